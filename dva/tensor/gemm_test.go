@@ -1,0 +1,192 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.Float64()*2 - 1)
+	}
+	return s
+}
+
+// refMatMul computes act(a·wᵀ + bias) in float64 for w [n, k], and the magnitude Σ|a·w| per
+// element that bounds the float32 rounding error.
+func refMatMul(a []float32, m, k int, w []float32, n int, bias []float32) (want, mag []float64) {
+	want = make([]float64, m*n)
+	mag = make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s, g float64
+			if bias != nil {
+				s = float64(bias[j])
+				g = math.Abs(s)
+			}
+			for kk := 0; kk < k; kk++ {
+				p := float64(a[i*k+kk]) * float64(w[j*k+kk])
+				s += p
+				g += math.Abs(p)
+			}
+			want[i*n+j] = s
+			mag[i*n+j] = g
+		}
+	}
+	return want, mag
+}
+
+func checkClose(t *testing.T, call string, got []float32, want, mag []float64) {
+	t.Helper()
+	bad := 0
+	for i := range want {
+		d := math.Abs(float64(got[i]) - want[i])
+		if d > 1e-6+2e-6*mag[i] || math.IsNaN(float64(got[i])) {
+			if bad < 5 {
+				t.Errorf("%s[%d] = %v, want %v (|Σ|=%.3g)", call, i, got[i], want[i], mag[i])
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d elements out of tolerance", call, bad, len(want))
+	}
+}
+
+var shapes = []struct{ m, n, k int }{
+	{1, 1, 1}, {1, 16, 1}, {3, 17, 5}, {6, 16, 4}, {7, 33, 17}, {17, 17, 17},
+	{64, 64, 64}, {77, 512, 64}, {1, 512, 768}, {2, 768, 3},
+	{197, 64, 197}, {197, 197, 64}, {145, 40, 300}, {300, 3, 257},
+	{197, 768, 768}, {77, 3072, 512}, {197, 768, 3072},
+}
+
+func withKernel(t *testing.T, asm bool, fn func(t *testing.T)) {
+	if asm && !useAsm {
+		t.Skip("no assembly micro-kernel on this CPU/architecture")
+	}
+	saved := useAsm
+	useAsm = asm
+	defer func() { useAsm = saved }()
+	fn(t)
+}
+
+func TestMatMul(t *testing.T) {
+	for _, kern := range []struct {
+		name string
+		asm  bool
+	}{{"asm", true}, {"go", false}} {
+		t.Run(kern.name, func(t *testing.T) {
+			withKernel(t, kern.asm, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(1, 2))
+				for _, s := range shapes {
+					for _, threads := range []int{1, 3} {
+						name := fmt.Sprintf("%dx%dx%d/threads=%d", s.m, s.n, s.k, threads)
+						t.Run(name, func(t *testing.T) {
+							a, w, bias := randSlice(r, s.m*s.k), randSlice(r, s.n*s.k), randSlice(r, s.n)
+							want, mag := refMatMul(a, s.m, s.k, w, s.n, bias)
+							got := make([]float32, s.m*s.n)
+							MatMul(got, a, s.m, PackT(w, s.n, s.k), bias, None, threads)
+							checkClose(t, "MatMul(PackT)", got, want, mag)
+
+							// The same product through Pack of the transposed weight and no bias.
+							wt := make([]float32, s.k*s.n)
+							for j := 0; j < s.n; j++ {
+								for kk := 0; kk < s.k; kk++ {
+									wt[kk*s.n+j] = w[j*s.k+kk]
+								}
+							}
+							want, mag = refMatMul(a, s.m, s.k, w, s.n, nil)
+							MatMul(got, a, s.m, Pack(wt, s.k, s.n), nil, None, threads)
+							checkClose(t, "MatMul(Pack)", got, want, mag)
+						})
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestMatMulAct(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	m, n, k := 50, 70, 40
+	a, w, bias := randSlice(r, m*k), randSlice(r, n*k), randSlice(r, n)
+	b := PackT(w, n, k)
+	for _, tt := range []struct {
+		act Act
+		fn  func(float64) float64
+	}{
+		{QuickGELU, func(x float64) float64 { return x / (1 + math.Exp(-1.702*x)) }},
+		{GELU, func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }},
+	} {
+		t.Run(fmt.Sprint(tt.act), func(t *testing.T) {
+			want, mag := refMatMul(a, m, k, w, n, bias)
+			for i := range want {
+				want[i] = tt.fn(want[i])
+			}
+			got := make([]float32, m*n)
+			MatMul(got, a, m, b, bias, tt.act, 2)
+			checkClose(t, "MatMul(act)", got, want, mag)
+		})
+	}
+}
+
+// TestGemmStrided multiplies sub-matrices of larger buffers, as attention does per head.
+func TestGemmStrided(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	m, n, k, lda, ldw, ldc := 37, 29, 19, 50, 40, 33
+	a, w := randSlice(r, m*lda), randSlice(r, n*ldw)
+	ac, wc := make([]float32, m*k), make([]float32, n*k)
+	for i := 0; i < m; i++ {
+		copy(ac[i*k:(i+1)*k], a[i*lda:])
+	}
+	for j := 0; j < n; j++ {
+		copy(wc[j*k:(j+1)*k], w[j*ldw:])
+	}
+	want, mag := refMatMul(ac, m, k, wc, n, nil)
+	b := newPacked(k, n)
+	packTInto(b.Data, w, n, k, ldw)
+	c := randSlice(r, m*ldc)
+	keep := append([]float32(nil), c...)
+	gemm(1, m, a, lda, b, c, ldc, nil, None)
+	got := make([]float32, m*n)
+	for i := 0; i < m; i++ {
+		copy(got[i*n:(i+1)*n], c[i*ldc:])
+		for j := n; j < ldc; j++ {
+			if c[i*ldc+j] != keep[i*ldc+j] {
+				t.Fatalf("gemm wrote c[%d][%d] outside the %d columns", i, j, n)
+			}
+		}
+	}
+	checkClose(t, "gemm(strided)", got, want, mag)
+}
+
+func benchShape(b *testing.B, m, n, k int) {
+	r := rand.New(rand.NewPCG(1, 1))
+	a, w := randSlice(r, m*k), randSlice(r, n*k)
+	p := PackT(w, n, k)
+	c := make([]float32, m*n)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		MatMul(c, a, m, p, nil, None, 0)
+	}
+	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkMatMul runs the ViT-B/16 GEMM shapes for a batch of 32 images (32·197 rows).
+func BenchmarkMatMul(b *testing.B) {
+	for _, s := range []struct {
+		name    string
+		m, n, k int
+	}{
+		{"qkv_6304x2304x768", 32 * 197, 2304, 768},
+		{"out_6304x768x768", 32 * 197, 768, 768},
+		{"fc_6304x3072x768", 32 * 197, 3072, 768},
+		{"proj_6304x768x3072", 32 * 197, 768, 3072},
+		{"single_197x768x768", 197, 768, 768},
+	} {
+		b.Run(s.name, func(b *testing.B) { benchShape(b, s.m, s.n, s.k) })
+	}
+}

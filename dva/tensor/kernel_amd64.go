@@ -1,0 +1,23 @@
+//go:build amd64 && !purego
+
+package tensor
+
+import "golang.org/x/sys/cpu"
+
+// useAsm selects the AVX2/FMA micro-kernel; tests turn it off to check the portable one.
+var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func kern6x16(k int, a, b, c *float32, ldc int)
+
+// kernel adds the 6×16 product of a packed A panel and a packed B panel to c (row stride ldc).
+func kernel(k int, a, b, c []float32, ldc int) {
+	if !useAsm {
+		kernelGo(k, a, b, c, ldc)
+		return
+	}
+	_ = a[k*mr-1]
+	_ = b[k*nr-1]
+	_ = c[(mr-1)*ldc+nr-1]
+	kern6x16(k, &a[0], &b[0], &c[0], ldc)
+}
