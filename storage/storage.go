@@ -107,6 +107,9 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 }
 
 // LatestSchemaVersion is the number of the last migration this binary knows.
+func (s *Store) LatestSchemaVersion() int { return LatestSchemaVersion() }
+
+// LatestSchemaVersion is the number of the last migration this binary knows.
 func LatestSchemaVersion() int {
 	ms, err := migrations()
 	if err != nil || len(ms) == 0 {

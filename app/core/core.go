@@ -1,0 +1,141 @@
+// Package core is the service layer of the app: one method per user action, with the
+// request, response and event types both front-ends (the Fyne window and the web UI) use.
+// The front-ends hold no logic of their own; everything they show comes from here.
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+)
+
+// Options are what the composition root hands the core.
+type Options struct {
+	Version  string
+	DataDir  string
+	Store    Store
+	Logger   *slog.Logger
+	LogLevel *slog.LevelVar // changed when the log level setting changes; may be nil
+}
+
+// Store is the part of the database the core uses directly.
+type Store interface {
+	SettingsStore
+	JobHistory
+	IntegrityCheck(ctx context.Context) ([]string, error)
+	SchemaVersion(ctx context.Context) (int, error)
+	LatestSchemaVersion() int
+}
+
+// Core is the app's service layer.
+type Core struct {
+	opts    Options
+	store   Store
+	log     *slog.Logger
+	bus     *eventBus
+	jobs    *Jobs
+	specs   []SettingSpec
+	started time.Time
+	webURL  func() string
+}
+
+// New builds the core. Call Jobs().Serve under the supervisor before starting jobs.
+func New(opts Options) (*Core, error) {
+	if opts.Store == nil {
+		return nil, fmt.Errorf("new core: a store is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	bus := newEventBus(1024)
+	c := &Core{
+		opts:    opts,
+		store:   opts.Store,
+		log:     opts.Logger,
+		bus:     bus,
+		jobs:    newJobs(bus, opts.Store, opts.Logger),
+		specs:   settingSpecs(),
+		started: time.Now(),
+	}
+	return c, nil
+}
+
+// Jobs is the job registry (a supervised service).
+func (c *Core) Jobs() *Jobs { return c.jobs }
+
+// SetWebURL tells the core how to find the web UI's address once it listens.
+func (c *Core) SetWebURL(f func() string) { c.webURL = f }
+
+// Info describes the running app.
+type Info struct {
+	Version   string    `json:"version"`
+	DataDir   string    `json:"data_dir"`
+	WebURL    string    `json:"web_url,omitempty"`
+	GoVersion string    `json:"go_version"`
+	OS        string    `json:"os"`
+	Arch      string    `json:"arch"`
+	PID       int       `json:"pid"`
+	Started   time.Time `json:"started"`
+}
+
+// Info returns what the app is and where it keeps its data.
+func (c *Core) Info() Info {
+	i := Info{
+		Version: c.opts.Version, DataDir: c.opts.DataDir, GoVersion: runtime.Version(),
+		OS: runtime.GOOS, Arch: runtime.GOARCH, PID: os.Getpid(), Started: c.started,
+	}
+	if c.webURL != nil {
+		i.WebURL = c.webURL()
+	}
+	return i
+}
+
+// Events returns the buffered events after the given ID and whether older ones the
+// caller has not seen were already dropped.
+func (c *Core) Events(after int64) ([]Event, bool) {
+	evs, missed, _ := c.bus.since(after)
+	return evs, missed
+}
+
+// WaitEvents blocks until there are events after the given ID, or ctx ends.
+func (c *Core) WaitEvents(ctx context.Context, after int64) ([]Event, bool, error) {
+	return c.bus.wait(ctx, after)
+}
+
+// LastEventID is the ID of the newest event.
+func (c *Core) LastEventID() int64 { return c.bus.lastID() }
+
+// ListJobs returns the running and recent jobs, newest first.
+func (c *Core) ListJobs() []JobInfo { return c.jobs.List() }
+
+// Job returns one job.
+func (c *Core) Job(id string) (JobInfo, error) { return c.jobs.Get(id) }
+
+// CancelJob asks a job to stop.
+func (c *Core) CancelJob(id string) error { return c.jobs.Cancel(id) }
+
+// Section is one of the app's five areas, as both UIs list them.
+type Section struct {
+	ID      string   `json:"id"`
+	Title   string   `json:"title"`
+	Summary string   `json:"summary"`
+	Coming  []string `json:"coming,omitempty"` // what this section will offer and does not yet
+}
+
+// Sections lists the app's areas in display order.
+func (c *Core) Sections() []Section {
+	return []Section{
+		{ID: "chat", Title: "Chat", Summary: "Ask one question to two to four models at once, compare the answers side by side without knowing which model wrote which, and vote for the best. Every vote becomes preference data for training open models.",
+			Coming: []string{"Providers: OpenAI-compatible servers (OpenAI, DeepSeek, OpenRouter, Ollama, vLLM, llama.cpp) and Anthropic", "Blind side-by-side answers, streamed", "Votes, a private leaderboard, exports as Arena battles and DPO pairs"}},
+		{ID: "validate", Title: "Validate", Summary: "Score how well captions describe their images with a DFN CLIP model on your GPU or CPU, and filter datasets down to the pairs worth training on.",
+			Coming: []string{"Score one image and caption", "Download and verify models", "Batch runs over folders, CSV/JSONL/Parquet lists and WebDataset shards, with resume and exports"}},
+		{ID: "share", Title: "Share", Summary: "Donate spare GPU time to a pool that scores datasets. Work runs only when your GPU is idle and within the limits you set, and verified work is credited to your wallet.",
+			Coming: []string{"Limits: temperature, power, schedule, pause", "Jobs done, earnings pending and confirmed"}},
+		{ID: "submit", Title: "Submit", Summary: "Your wallet signs what you contribute, so anyone can check who made it, and uploads it to BNB Greenfield, private unless you share it.",
+			Coming: []string{"Create or import a wallet kept in the OS keyring", "Signed submissions of votes and scores", "An upload queue that survives restarts"}},
+		{ID: "settings", Title: "Settings", Summary: "Where the app keeps its data, the web UI's address, the theme and the log level."},
+	}
+}
