@@ -1,0 +1,73 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gata-contrib/gata/app/cli"
+	"github.com/gata-contrib/gata/app/gui"
+)
+
+// Main runs the command line (without the program name) and returns the exit status.
+// SIGINT and SIGTERM end the running command cleanly.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &cli.Env{
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+		Version: Version,
+		Getenv:  os.Getenv,
+		Serve:   serve,
+		Window:  window,
+	}
+	return cli.Run(ctx, env, args)
+}
+
+func optionsFrom(o cli.ServeOptions) Options {
+	return Options{DataDir: o.DataDir, LogLevel: o.LogLevel, Addr: o.Addr, Password: o.Password,
+		TLSCertFile: o.TLSCertFile, TLSKeyFile: o.TLSKeyFile}
+}
+
+// serve runs headless until ctx ends: it prints the web UI's URL, with its key, on stdout.
+func serve(ctx context.Context, o cli.ServeOptions) (err error) {
+	a, err := New(ctx, optionsFrom(o))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := a.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	if err := a.WaitWebReady(ctx); err != nil {
+		return nil // interrupted before the web UI listened
+	}
+	fmt.Fprintf(os.Stdout, "Web UI: %s\n", a.WebLoginURL())
+	a.Log.Info("serving", "url", a.web.URL(), "data_dir", a.opts.DataDir)
+	<-a.Context().Done()
+	return nil
+}
+
+// window opens the desktop window on the calling (main) goroutine, with the web UI beside it.
+func window(ctx context.Context, o cli.ServeOptions) (err error) {
+	a, err := New(ctx, optionsFrom(o))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := a.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	return gui.Run(a.Context(), a.Core, gui.Options{Logger: a.Log, WebURL: a.WebLoginURL})
+}
