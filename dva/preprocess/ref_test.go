@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/gata-contrib/gata/dva/internal/refdata"
@@ -96,6 +97,35 @@ func decodedSum(t *testing.T, img image.Image) (sum, count int64) {
 	return sum, int64(len(f.pix))
 }
 
+// levelOf inverts the normalisation of channel c: the uint8 level whose normalised
+// float32 value is v, or -1000 when there is none.
+func levelOf(v float32, cfg Config, c int) int {
+	best, bestD := -1000, math.Inf(1)
+	for u := range 256 {
+		n := (float32(u)/255 - cfg.Mean[c]) / cfg.Std[c]
+		if d := math.Abs(float64(n - v)); d < bestD && d <= 1e-6 {
+			best, bestD = u, d
+		}
+	}
+	return best
+}
+
+func tensorSums(x []float32, s int) (chans [3]float64, total, sq float64) {
+	for c := range 3 {
+		for _, v := range x[c*s*s : (c+1)*s*s] {
+			chans[c] += float64(v)
+			sq += float64(v) * float64(v)
+		}
+		total += chans[c]
+	}
+	return chans, total, sq
+}
+
+// closeTo reports |got-want| <= abs + rel*|want|.
+func closeTo(got, want, abs, rel float64) bool {
+	return math.Abs(got-want) <= abs+rel*math.Abs(want)
+}
+
 func sha(b []uint8) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
@@ -143,12 +173,83 @@ func TestReferenceImages(t *testing.T) {
 				t.Fatalf("Crop(%s) = %dx%d with %d bytes, want %dx%d", e.File, rgb.W, rgb.H, len(rgb.Pix), s, s)
 			}
 			cropDelta := float64(u8sum(rgb.Pix)-e.CropSum) / float64(len(rgb.Pix))
-			gotSHA := sha(rgb.Pix)
-			t.Logf("%s: decoded mean delta %+.4f levels, crop mean delta %+.4f levels, sha equal %v",
-				e.File, meanDelta, cropDelta, gotSHA == e.CropSHA256)
 			x := make([]float32, 3*s*s)
 			Normalize(rgb.Pix, cfg, x)
-			_ = math.Abs
+			whole, err := Image(bytes.NewReader(data), cfg, DefaultLimits())
+			if err != nil {
+				t.Fatalf("Image(%s): %v", e.File, err)
+			}
+			if !slices.Equal(whole, x) {
+				t.Errorf("Image(%s) differs from Normalize(Crop(Decode()))", e.File)
+			}
+			// The expected probe values map back to uint8 levels: compare the crop there.
+			probeLevelDiff := 0
+			for _, p := range e.PixelsProbesCYX {
+				c, y, xx := int(p[0]), int(p[1]), int(p[2])
+				want := levelOf(float32(p[3]), cfg, c)
+				probeLevelDiff = max(probeLevelDiff, absInt(int(rgb.Pix[3*(y*s+xx)+c])-want))
+			}
+			t.Logf("%s: decoded mean delta %+.4f levels, crop mean delta %+.4f levels, probes max %d levels",
+				e.File, meanDelta, cropDelta, probeLevelDiff)
+
+			if e.Format == "PNG" {
+				// A lossless file and a port of PIL's resampler: bit-identical.
+				if sum != e.DecodedSum {
+					t.Errorf("Decode(%s) pixel sum = %d, want %d", e.File, sum, e.DecodedSum)
+				}
+				if got := sha(rgb.Pix); got != e.CropSHA256 {
+					t.Errorf("Crop(%s) sha256 = %s, want %s", e.File, got, e.CropSHA256)
+				}
+				for i, want := range e.PixelsFirst16 {
+					if !closeTo(float64(x[i]), want, 1e-6, 0) {
+						t.Errorf("Image(%s)[0, 0, %d] = %.9g, want %.9g", e.File, i, x[i], want)
+					}
+				}
+				for _, p := range e.PixelsProbesCYX {
+					c, y, xx := int(p[0]), int(p[1]), int(p[2])
+					if got := x[(c*s+y)*s+xx]; !closeTo(float64(got), p[3], 1e-6, 0) {
+						t.Errorf("Image(%s)[%d, %d, %d] = %.9g, want %.9g", e.File, c, y, xx, got, p[3])
+					}
+				}
+				sums, total, sq := tensorSums(x, s)
+				// Only the summation order differs from the float64 reference.
+				for c := range 3 {
+					if !closeTo(sums[c], e.PixelsChanSums[c], 1e-6, 1e-9) {
+						t.Errorf("Image(%s) channel %d sum = %.9f, want %.9f", e.File, c, sums[c], e.PixelsChanSums[c])
+					}
+				}
+				if !closeTo(total, e.PixelsSum, 1e-6, 1e-9) || !closeTo(sq, e.PixelsSumSq, 1e-6, 1e-9) {
+					t.Errorf("Image(%s) sum, sum of squares = %.9f, %.9f, want %.9f, %.9f", e.File, total, sq, e.PixelsSum, e.PixelsSumSq)
+				}
+				return
+			}
+			// JPEG: Go's image/jpeg is not libjpeg-turbo. The README bounds the mean decoded
+			// value to 0.5 levels; the crop mean moves with it, so it gets the same bound,
+			// and the README's measured per-pixel maximum after resize+crop (2-10 levels)
+			// bounds the 16 probes.
+			const maxMeanLevels, maxProbeLevels = 0.5, 10
+			if math.Abs(meanDelta) > maxMeanLevels {
+				t.Errorf("Decode(%s) mean value differs from PIL by %+.3f levels, want within %v", e.File, meanDelta, maxMeanLevels)
+			}
+			if math.Abs(cropDelta) > maxMeanLevels {
+				t.Errorf("Crop(%s) mean value differs from PIL by %+.3f levels, want within %v", e.File, cropDelta, maxMeanLevels)
+			}
+			if probeLevelDiff > maxProbeLevels {
+				t.Errorf("Crop(%s) differs from PIL by %d levels at a probe, want at most %d", e.File, probeLevelDiff, maxProbeLevels)
+			}
+			sums, total, _ := tensorSums(x, s)
+			var totalTol float64
+			for c := range 3 {
+				// a mean shift of maxMeanLevels over S*S values of channel c
+				tol := maxMeanLevels / 255 / float64(cfg.Std[c]) * float64(s*s)
+				totalTol += tol
+				if !closeTo(sums[c], e.PixelsChanSums[c], tol, 0) {
+					t.Errorf("Image(%s) channel %d sum = %.3f, want %.3f within %.1f", e.File, c, sums[c], e.PixelsChanSums[c], tol)
+				}
+			}
+			if !closeTo(total, e.PixelsSum, totalTol, 0) {
+				t.Errorf("Image(%s) sum = %.3f, want %.3f within %.1f", e.File, total, e.PixelsSum, totalTol)
+			}
 		})
 	}
 }
