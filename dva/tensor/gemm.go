@@ -97,7 +97,16 @@ func MatMul(dst, a []float32, m int, b *Packed, bias []float32, act Act, threads
 		panic(fmt.Sprintf("tensor.MatMul: sizes a=%d dst=%d bias=%d for m=%d K=%d N=%d",
 			len(a), len(dst), len(bias), m, b.K, b.N))
 	}
-	gemm(threads, m, a, b.K, b, dst, b.N, bias, act)
+	gemm(threads, m, a, b.K, b, dst, b.N, bias, act, false)
+}
+
+// MatMulAdd adds a·B + bias to dst [m, B.N] (a residual connection fused into the product).
+func MatMulAdd(dst, a []float32, m int, b *Packed, bias []float32, threads int) {
+	if len(a) < m*b.K || len(dst) < m*b.N || (bias != nil && len(bias) < b.N) {
+		panic(fmt.Sprintf("tensor.MatMulAdd: sizes a=%d dst=%d bias=%d for m=%d K=%d N=%d",
+			len(a), len(dst), len(bias), m, b.K, b.N))
+	}
+	gemm(threads, m, a, b.K, b, dst, b.N, bias, None, true)
 }
 
 // Threads returns the number of goroutines to use for a request of n (n <= 0: GOMAXPROCS).
@@ -156,8 +165,9 @@ func ParallelRange(threads, n, grain int, fn func(lo, hi int)) {
 
 var packPool = sync.Pool{New: func() any { s := make([]float32, mc*kc); return &s }}
 
-// gemm computes c = act(a·B + bias) with a [m, K] (row stride lda) and c [m, N] (row stride ldc).
-func gemm(threads, m int, a []float32, lda int, b *Packed, c []float32, ldc int, bias []float32, act Act) {
+// gemm computes c = act(a·B + bias) with a [m, K] (row stride lda) and c [m, N] (row stride
+// ldc); with accumulate it computes c += a·B + bias instead (act must be None).
+func gemm(threads, m int, a []float32, lda int, b *Packed, c []float32, ldc int, bias []float32, act Act, accumulate bool) {
 	if m == 0 || b.N == 0 {
 		return
 	}
@@ -175,16 +185,20 @@ func gemm(threads, m int, a []float32, lda int, b *Packed, c []float32, ldc int,
 		ib, jc := job/nChunks, job%nChunks
 		i0, i1 := ib*mc, min(m, (ib+1)*mc)
 		p0, p1 := jc*chunk, min(panels, (jc+1)*chunk)
-		gemmBlock(a, lda, b, c, ldc, bias, act, i0, i1, p0, p1)
+		gemmBlock(a, lda, b, c, ldc, bias, act, accumulate, i0, i1, p0, p1)
 	})
 }
 
 // gemmBlock computes rows [i0, i1) (at most mc) and column panels [p0, p1) of c.
-func gemmBlock(a []float32, lda int, b *Packed, c []float32, ldc int, bias []float32, act Act, i0, i1, p0, p1 int) {
+func gemmBlock(a []float32, lda int, b *Packed, c []float32, ldc int, bias []float32, act Act, accumulate bool, i0, i1, p0, p1 int) {
 	j0, j1 := p0*nr, min(b.N, p1*nr)
 	for i := i0; i < i1; i++ {
 		row := c[i*ldc+j0 : i*ldc+j1]
-		if bias != nil {
+		if accumulate {
+			if bias != nil {
+				Add(row, bias[j0:j1])
+			}
+		} else if bias != nil {
 			copy(row, bias[j0:j1])
 		} else {
 			clear(row)

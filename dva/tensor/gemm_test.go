@@ -101,6 +101,18 @@ func TestMatMul(t *testing.T) {
 							want, mag = refMatMul(a, s.m, s.k, w, s.n, nil)
 							MatMul(got, a, s.m, Pack(wt, s.k, s.n), nil, None, threads)
 							checkClose(t, "MatMul(Pack)", got, want, mag)
+
+							// MatMulAdd onto a copy of a: only when square, as a residual.
+							if s.n == s.k {
+								res := append([]float32(nil), a...)
+								want, mag = refMatMul(a, s.m, s.k, w, s.n, bias)
+								for i := range want {
+									want[i] += float64(a[i])
+									mag[i] += math.Abs(float64(a[i]))
+								}
+								MatMulAdd(res, a, s.m, PackT(w, s.n, s.k), bias, threads)
+								checkClose(t, "MatMulAdd", res, want, mag)
+							}
 						})
 					}
 				}
@@ -150,7 +162,7 @@ func TestGemmStrided(t *testing.T) {
 	packTInto(b.Data, w, n, k, ldw)
 	c := randSlice(r, m*ldc)
 	keep := append([]float32(nil), c...)
-	gemm(1, m, a, lda, b, c, ldc, nil, None)
+	gemm(1, m, a, lda, b, c, ldc, nil, None, false)
 	got := make([]float32, m*n)
 	for i := 0; i < m; i++ {
 		copy(got[i*n:(i+1)*n], c[i*ldc:])
