@@ -1,0 +1,92 @@
+# Gata Contributor. `make run` and `make test` set up everything they need on a fresh
+# Debian 12 machine (apt packages, Go modules, npm packages) and then run.
+
+SHELL   := /bin/bash
+GO      ?= go
+BIN     := bin/gata
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+LDFLAGS := -ldflags='-extldflags=-Wl,-z,noexecstack'
+export GOFLAGS ?= -buildvcs=false
+
+# Fyne (cgo + OpenGL/X11 headers), Xvfb and ImageMagick for the window test, Chromium and
+# Node for the browser test.
+APT_PKGS := gcc pkg-config libgl1-mesa-dev libxcursor-dev libxrandr-dev libxinerama-dev \
+            libxi-dev libxxf86vm-dev libxkbcommon-dev libwayland-dev xvfb x11-utils \
+            imagemagick chromium nodejs npm ca-certificates git
+# Only for `make bench-dva`: the PyTorch reference.
+BENCH_APT_PKGS := python3 python3-torch python3-numpy python3-pil python3-regex
+
+# Packages that run goroutines against each other: tested with the race detector.
+RACE_PKGS := ./app/... ./storage/... ./dva/...
+
+E2E_DIR   := app/web/e2e
+ARTIFACTS ?= $(CURDIR)/.ci/artifacts
+
+.PHONY: all run test build deps apt go-deps npm-deps check-go fmt vet unit race e2e e2e-web e2e-gui bench-dva clean
+
+all: build
+
+## run: build and start the app (the window when a display is present, else `gata serve`)
+run: deps build
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then exec ./$(BIN); else exec ./$(BIN) serve; fi
+
+## test: formatting, vet, unit tests (race detector where there is concurrency), end-to-end tests
+test: deps fmt vet race unit e2e
+	@echo "make test: all passed"
+
+build: check-go
+	@mkdir -p bin
+	$(GO) build $(LDFLAGS) -o $(BIN) .
+
+deps: apt go-deps npm-deps
+
+check-go:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 or newer is required (https://go.dev/dl/)"; exit 1; }
+	@$(GO) version | awk '{split($$3,v,"."); sub("go","",v[1]); if (v[1]<1 || (v[1]==1 && v[2]<26)) {print "Go 1.26 or newer is required, found " $$3; exit 1}}'
+
+apt:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+go-deps: check-go
+	@$(GO) mod download
+
+npm-deps: apt
+	@if [ ! -d $(E2E_DIR)/node_modules ] || [ $(E2E_DIR)/package-lock.json -nt $(E2E_DIR)/node_modules ]; then \
+	  cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules; \
+	fi
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+unit:
+	$(GO) test -count=1 ./...
+
+e2e: e2e-gui e2e-web
+
+e2e-gui: build
+	@mkdir -p $(ARTIFACTS)
+	GATA_ARTIFACTS=$(ARTIFACTS) $(GO) test -count=1 -tags e2e ./app/gui/ ./app/
+
+e2e-web: build npm-deps
+	@mkdir -p $(ARTIFACTS)
+	cd $(E2E_DIR) && GATA_BIN=$(CURDIR)/$(BIN) GATA_ARTIFACTS=$(ARTIFACTS) node --test
+
+## bench-dva: the CLIP engine vs the PyTorch reference on the full-size ViT-B-16 (random weights)
+bench-dva: build
+	@missing=$$(for p in $(BENCH_APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+	bash dva/cpu/bench.sh
+
+clean:
+	rm -rf bin $(ARTIFACTS)
