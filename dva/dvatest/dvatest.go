@@ -82,7 +82,7 @@ func Run(t *testing.T, newBackend NewBackend, tol float64) {
 
 type wantSet struct {
 	texts     [][]float64
-	synthetic []float64       // nil: not checked
+	synthetic []float64         // nil: not checked
 	images    map[int][]float64 // expected.json image index -> embedding
 }
 
