@@ -35,13 +35,15 @@ func split(s string) []string {
 		case unicode.IsNumber(r):
 			out = append(out, s[i:i+size])
 			i += size
-		case isSpace(r):
+		case isSpace(r) || r == 0x345:
+			// U+0345 (combining ypogegrammeni) folds to a letter, so under IGNORECASE
+			// it matches neither [\p{L}] nor [^\s\p{L}\p{N}]: the regex skips it.
 			i += size
 		default:
 			j := i + size
 			for j < len(s) {
 				r, n := utf8.DecodeRuneInString(s[j:])
-				if unicode.IsLetter(r) || unicode.IsNumber(r) || isSpace(r) {
+				if unicode.IsLetter(r) || unicode.IsNumber(r) || isSpace(r) || r == 0x345 {
 					break
 				}
 				j += n

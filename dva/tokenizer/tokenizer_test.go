@@ -231,3 +231,63 @@ func BenchmarkEncode(b *testing.B) {
 		tok.Encode(texts[i%len(texts)])
 	}
 }
+
+// TestUnescapeHTML compares with Python 3.11's html.unescape on references that exercise
+// its rules (outputs recorded from Python).
+func TestUnescapeHTML(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"& amp;", "& amp;"},
+		{"&#0;", "\ufffd"},
+		{"&#1114112;", "\ufffd"},
+		{"&#11;", ""},
+		{"&#128;", "\u20ac"},
+		{"&#129;", "\u0081"},
+		{"&#13;", "\u000d"},
+		{"&#65", "A"},
+		{"&#99999999999999999999;", "\ufffd"},
+		{"&#;", "&#;"},
+		{"&#x263A;", "\u263a"},
+		{"&#x41g", "Ag"},
+		{"&#x80", "\u20ac"},
+		{"&#x;", "&#x;"},
+		{"&#xD800;", "\ufffd"},
+		{"&#xfffe;", ""},
+		{"&&amp;", "&&"},
+		{"&AElig", "\u00c6"},
+		{"&AMP", "&"},
+		{"&CounterClockwiseContourIntegral;", "\u2233"},
+		{"&LT;x", "<x"},
+		{"&NTILDE;", "&NTILDE;"},
+		{"&Ntilde;", "\u00d1"},
+		{"&ThickSpace;", "\u205f\u200a"},
+		{"&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;", "&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;"},
+		{"&aelig;", "\u00e6"},
+		{"&amp", "&"},
+		{"&amp-x", "&-x"},
+		{"&amp;\u00e9", "&\u00e9"},
+		{"&ampaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;", "&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;"},
+		{"&ampx;", "&x;"},
+		{"&copy2024", "\u00a92024"},
+		{"&fjlig;", "fj"},
+		{"&frac12x", "\u00bdx"},
+		{"&lT;", "&lT;"},
+		{"&lt&gt", "<>"},
+		{"&nbsp&nbsp;", "\u00a0\u00a0"},
+		{"&notin", "\u00acin"},
+		{"&notinx;", "\u00acinx;"},
+		{"&notit;", "\u00acit;"},
+		{"&ntilde", "\u00f1"},
+		{"&nvlt;", "<\u20d2"},
+		{"&quot", "\""},
+		{"&semi;", ";"},
+		{"&sup2", "\u00b2"},
+		{"&sup23;", "\u00b23;"},
+		{"&\u00e9;", "&\u00e9;"},
+		{"a&b&c", "a&b&c"},
+	}
+	for _, tt := range tests {
+		if got := unescapeHTML(tt.in); got != tt.want {
+			t.Errorf("unescapeHTML(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
