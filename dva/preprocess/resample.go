@@ -140,23 +140,25 @@ func horizontal8(dst, src []uint8, w, nc, y0, rows int, c *coeffs) {
 			case 3:
 				p := in[3*s : 3*(s+n)]
 				a0, a1, a2 := int32(half), int32(half), int32(half)
-				for j, kv := range k {
-					q := p[3*j : 3*j+3]
-					a0 += int32(q[0]) * kv
-					a1 += int32(q[1]) * kv
-					a2 += int32(q[2]) * kv
+				for _, kv := range k {
+					_ = p[2]
+					a0 += int32(p[0]) * kv
+					a1 += int32(p[1]) * kv
+					a2 += int32(p[2]) * kv
+					p = p[3:]
 				}
 				o := out[3*i : 3*i+3]
 				o[0], o[1], o[2] = clip8(a0), clip8(a1), clip8(a2)
 			case 4:
 				p := in[4*s : 4*(s+n)]
 				a0, a1, a2, a3 := int32(half), int32(half), int32(half), int32(half)
-				for j, kv := range k {
-					q := p[4*j : 4*j+4]
-					a0 += int32(q[0]) * kv
-					a1 += int32(q[1]) * kv
-					a2 += int32(q[2]) * kv
-					a3 += int32(q[3]) * kv
+				for _, kv := range k {
+					_ = p[3]
+					a0 += int32(p[0]) * kv
+					a1 += int32(p[1]) * kv
+					a2 += int32(p[2]) * kv
+					a3 += int32(p[3]) * kv
+					p = p[4:]
 				}
 				o := out[4*i : 4*i+4]
 				o[0], o[1], o[2], o[3] = clip8(a0), clip8(a1), clip8(a2), clip8(a3)
