@@ -272,10 +272,11 @@ func ycbcrToRGB(m *image.YCbCr, dst []uint8, nc int) {
 			yy1 := int32(yv) * 0x10101
 			cb1 := int32(cb[ci]) - 128
 			cr1 := int32(cr[ci]) - 128
-			o := out[x*nc : x*nc+3]
+			o := out[:3:3]
 			o[0] = clampYCC(yy1 + 91881*cr1)
 			o[1] = clampYCC(yy1 - 22554*cb1 - 46802*cr1)
 			o[2] = clampYCC(yy1 + 116130*cb1)
+			out = out[nc:]
 		}
 	}
 }

@@ -137,6 +137,18 @@ func writeGoImages(t *testing.T, dir string) {
 	}
 	save("gray16.png", func(f *os.File) error { return png.Encode(f, g16) })
 
+	rgb16 := image.NewRGBA64(image.Rect(0, 0, 260, 240))
+	nrgba16 := image.NewNRGBA64(image.Rect(0, 0, 260, 240))
+	for y := range 240 {
+		for x := range 260 {
+			v := func() uint16 { return uint16(rng.IntN(65536)) }
+			rgb16.SetRGBA64(x, y, color.RGBA64{v(), v(), v(), 0xFFFF})
+			nrgba16.SetNRGBA64(x, y, color.NRGBA64{v(), v(), v(), uint16(x * 300)})
+		}
+	}
+	save("rgb16.png", func(f *os.File) error { return png.Encode(f, rgb16) })
+	save("rgba16.png", func(f *os.File) error { return png.Encode(f, nrgba16) })
+
 	g := image.NewGray(image.Rect(0, 0, 640, 230))
 	for i := range g.Pix {
 		g.Pix[i] = uint8(rng.IntN(256))
@@ -159,6 +171,8 @@ func TestAgainstPIL(t *testing.T) {
 		{"anim.gif", "P", 0},
 		{"gray16.png", "I", 0},
 		{"gray.png", "L", 0},
+		{"rgb16.png", "RGB", 0},
+		{"rgba16.png", "RGBA", 0},
 		{"pil_la.png", "LA", 0},
 		{"pil_1bit.png", "1", 0},
 		{"pil_gray_trns.png", "L", 0},

@@ -104,15 +104,30 @@ func Image(r io.Reader, cfg Config, lim Limits) ([]float32, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	dst := make([]float32, 3*cfg.Size*cfg.Size)
+	if err := ImageInto(r, cfg, lim, dst); err != nil {
+		return nil, err
+	}
+	return dst, nil
+}
+
+// ImageInto is Image writing into dst, which must hold 3*Size*Size values (for example
+// one image's slot of a batch tensor). dst is left alone when an error is returned.
+func ImageInto(r io.Reader, cfg Config, lim Limits, dst []float32) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if n := 3 * cfg.Size * cfg.Size; len(dst) < n {
+		return fmt.Errorf("preprocess image: destination holds %d values, need %d", len(dst), n)
+	}
 	img, _, err := Decode(r, lim)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rgb, err := Crop(img, cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	dst := make([]float32, 3*cfg.Size*cfg.Size)
 	Normalize(rgb.Pix, cfg, dst)
-	return dst, nil
+	return nil
 }

@@ -182,6 +182,13 @@ func TestReferenceImages(t *testing.T) {
 			if !slices.Equal(whole, x) {
 				t.Errorf("Image(%s) differs from Normalize(Crop(Decode()))", e.File)
 			}
+			slot := make([]float32, 2*len(x))
+			if err := ImageInto(bytes.NewReader(data), cfg, DefaultLimits(), slot[len(x):]); err != nil || !slices.Equal(slot[len(x):], x) {
+				t.Errorf("ImageInto(%s) = %v or differs from Image", e.File, err)
+			}
+			if err := ImageInto(bytes.NewReader(data), cfg, DefaultLimits(), slot[:10]); err == nil {
+				t.Errorf("ImageInto(%s) into 10 values succeeded, want an error", e.File)
+			}
 			// The expected probe values map back to uint8 levels: compare the crop there.
 			probeLevelDiff := 0
 			for _, p := range e.PixelsProbesCYX {
