@@ -1,0 +1,248 @@
+//go:build e2e
+
+package gui
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestWindowUnderXvfb builds the real binary, runs it on a virtual X display, checks that its
+// window is mapped and draws something, saves a screenshot, and stops it with SIGTERM.
+func TestWindowUnderXvfb(t *testing.T) {
+	xvfb := "/usr/bin/Xvfb"
+	if _, err := os.Stat(xvfb); err != nil {
+		p, lerr := exec.LookPath("Xvfb")
+		if lerr != nil {
+			t.Fatalf("Xvfb is missing (install the xvfb package; make test does): %v", err)
+		}
+		xvfb = p
+	}
+	importBin, err := exec.LookPath("import")
+	if err != nil {
+		t.Fatalf("ImageMagick's import is missing (install the imagemagick package): %v", err)
+	}
+	xwininfo, _ := exec.LookPath("xwininfo") // optional: without it the screenshots tell
+
+	artifacts := os.Getenv("GATA_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = filepath.Join(t.TempDir(), "artifacts")
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("artifacts in %s", artifacts)
+
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "gata")
+	build := exec.Command("go", "build", "-ldflags=-extldflags=-Wl,-z,noexecstack", "-o", bin, "github.com/gata-contrib/gata")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build the app: %v\n%s", err, out)
+	}
+
+	display := startXvfb(t, xvfb)
+	t.Logf("Xvfb on %s", display)
+
+	dataDir := filepath.Join(tmp, "data")
+	logPath := filepath.Join(artifacts, "gata-e2e.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	app := exec.Command(bin, "--data-dir", dataDir, "--addr", "127.0.0.1:0")
+	app.Env = append(os.Environ(), "DISPLAY="+display, "XDG_CONFIG_HOME="+filepath.Join(tmp, "config"),
+		"XDG_DATA_HOME="+filepath.Join(tmp, "share"), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"))
+	app.Stdout, app.Stderr = logFile, logFile
+	if err := app.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- app.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			app.Process.Kill()
+			<-exited
+		}
+	}()
+	appLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+
+	// The window is mapped.
+	deadline := time.Now().Add(60 * time.Second)
+	if xwininfo != "" {
+		for {
+			out, _ := exec.Command(xwininfo, "-display", display, "-name", Title).CombinedOutput()
+			if bytes.Contains(out, []byte("IsViewable")) {
+				t.Logf("window mapped:\n%s", geometry(out))
+				if w := field(out, "Width"); w < 800 {
+					t.Errorf("window is %d pixels wide, want about 1000", w)
+				}
+				break
+			}
+			select {
+			case err := <-exited:
+				stopped = true
+				t.Fatalf("the app exited before showing its window: %v\n%s", err, appLog())
+			case <-time.After(200 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no window %q mapped within a minute; app log:\n%s", Title, appLog())
+			}
+		}
+	}
+
+	// It draws: take screenshots until one is clearly not blank (the first frames may be).
+	shot := filepath.Join(artifacts, "window.png")
+	var st imageStats
+	for {
+		out, err := exec.Command(importBin, "-display", display, "-window", "root", "png:"+shot).CombinedOutput()
+		if err != nil {
+			t.Fatalf("screenshot with import: %v\n%s", err, out)
+		}
+		st, err = statsOf(shot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.colours >= 64 && st.stddev >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("screenshot %s still looks blank after a minute: %+v; app log:\n%s", shot, st, appLog())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("screenshot %s: %dx%d, %d distinct colours, luminance mean %.1f stddev %.1f",
+		shot, st.w, st.h, st.colours, st.mean, st.stddev)
+
+	// SIGTERM ends it cleanly.
+	if err := app.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Fatalf("app after SIGTERM: %v, want exit status 0; log:\n%s", err, appLog())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("app still running 30s after SIGTERM; log:\n%s", appLog())
+	}
+	t.Logf("exited with status 0 after SIGTERM")
+}
+
+// startXvfb starts a virtual display on a number Xvfb picks itself and returns its name.
+func startXvfb(t *testing.T, xvfb string) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "1280x800x24", "-nolisten", "tcp")
+	cmd.ExtraFiles = []*os.File{w} // fd 3
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start Xvfb: %v", err)
+	}
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	num := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		num <- strings.TrimSpace(line)
+	}()
+	select {
+	case n := <-num:
+		if _, err := strconv.Atoi(n); err != nil {
+			t.Fatalf("Xvfb did not report a display number (%q): %s", n, stderr.String())
+		}
+		return ":" + n
+	case err := <-done:
+		t.Fatalf("Xvfb exited: %v: %s", err, stderr.String())
+	case <-ctx.Done():
+		t.Fatalf("Xvfb did not start within 30s: %s", stderr.String())
+	}
+	return ""
+}
+
+var geomLine = regexp.MustCompile(`(?m)^\s*(Absolute upper-left X|Absolute upper-left Y|Width|Height|Map State):.*$`)
+
+func geometry(xwininfo []byte) string {
+	return strings.Join(geomLine.FindAllString(string(xwininfo), -1), "\n")
+}
+
+func field(xwininfo []byte, name string) int {
+	m := regexp.MustCompile(`(?m)^\s*` + name + `:\s*(\d+)`).FindSubmatch(xwininfo)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+type imageStats struct {
+	w, h         int
+	colours      int
+	mean, stddev float64
+}
+
+// statsOf counts the distinct colours of a PNG and the spread of its luminance.
+func statsOf(path string) (imageStats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return imageStats{}, err
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		return imageStats{}, fmt.Errorf("decode screenshot %s: %w", path, err)
+	}
+	b := img.Bounds()
+	if b.Empty() {
+		return imageStats{}, errors.New("empty screenshot")
+	}
+	seen := map[[3]uint32]bool{}
+	var sum, sum2 float64
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[[3]uint32{r >> 8, g >> 8, bl >> 8}] = true
+			l := (0.2126*float64(r) + 0.7152*float64(g) + 0.0722*float64(bl)) / 257
+			sum += l
+			sum2 += l * l
+		}
+	}
+	n := float64(b.Dx() * b.Dy())
+	mean := sum / n
+	return imageStats{w: b.Dx(), h: b.Dy(), colours: len(seen), mean: mean,
+		stddev: math.Sqrt(math.Max(sum2/n-mean*mean, 0))}, nil
+}

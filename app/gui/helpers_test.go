@@ -1,0 +1,228 @@
+package gui
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/storage"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ and assets/icon.png")
+
+// testEnv is a window on Fyne's test app over a real core on a real SQLite file.
+type testEnv struct {
+	app   fyne.App
+	shell *Shell
+	core  *core.Core
+	store *storage.Store
+	level *slog.LevelVar
+	ui    *uiQueue
+}
+
+func newTestEnv(t *testing.T, opts Options) *testEnv {
+	t.Helper()
+	a := test.NewTempApp(t)
+	dir := t.TempDir()
+	st, err := storage.Open(context.Background(), filepath.Join(dir, storage.DBName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv := new(slog.LevelVar)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := core.New(core.Options{Version: "test", DataDir: dir, Store: st, LogLevel: lv, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Jobs().Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Jobs.Serve returned %v", err)
+		}
+		st.Close()
+	})
+
+	q := &uiQueue{}
+	opts.Logger = log
+	s := newShell(context.Background(), a, c, opts, q.do)
+	t.Cleanup(s.Close) // runs before the core's cleanup above
+	return &testEnv{app: a, shell: s, core: c, store: st, level: lv, ui: q}
+}
+
+// uiQueue stands in for Fyne's main loop: the shell's goroutines post UI updates here and
+// the test goroutine runs them, so widgets are only ever touched by one goroutine.
+type uiQueue struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (q *uiQueue) do(f func()) {
+	q.mu.Lock()
+	q.fns = append(q.fns, f)
+	q.mu.Unlock()
+}
+
+func (q *uiQueue) drain() {
+	for {
+		q.mu.Lock()
+		fns := q.fns
+		q.fns = nil
+		q.mu.Unlock()
+		if len(fns) == 0 {
+			return
+		}
+		for _, f := range fns {
+			f()
+		}
+	}
+}
+
+// until runs posted UI updates until cond holds, failing the test after a deadline.
+func (q *uiQueue) until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		q.drain()
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// walk visits o and everything drawn inside it, depth first in drawing order.
+func walk(o fyne.CanvasObject, visit func(fyne.CanvasObject)) {
+	visit(o)
+	switch x := o.(type) {
+	case *fyne.Container:
+		for _, c := range x.Objects {
+			walk(c, visit)
+		}
+	case fyne.Widget:
+		for _, c := range test.WidgetRenderer(x).Objects() {
+			walk(c, visit)
+		}
+	}
+}
+
+// findAfter returns the first T drawn after the label with the given text (a form's label
+// comes before its control), or the first T at all for "", or fails the test.
+func findAfter[T fyne.CanvasObject](t *testing.T, root fyne.CanvasObject, label string, match func(T) bool) T {
+	t.Helper()
+	var found T
+	seen, done := label == "", false
+	walk(root, func(o fyne.CanvasObject) {
+		if done {
+			return
+		}
+		if l, ok := o.(*widget.Label); ok && l.Text == label && !seen {
+			seen = true
+			return
+		}
+		if x, ok := o.(T); ok && seen && (match == nil || match(x)) {
+			found, done = x, true
+		}
+	})
+	if !done {
+		t.Fatalf("no %T after the label %q", found, label)
+	}
+	return found
+}
+
+// button returns the button with the given text, or fails the test.
+func button(t *testing.T, root fyne.CanvasObject, text string) *widget.Button {
+	t.Helper()
+	var found *widget.Button
+	walk(root, func(o fyne.CanvasObject) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text && found == nil {
+			found = b
+		}
+	})
+	if found == nil {
+		t.Fatalf("no button %q", text)
+	}
+	return found
+}
+
+// labels returns the texts of the visible labels under root.
+func labels(root fyne.CanvasObject) []string {
+	var out []string
+	walk(root, func(o fyne.CanvasObject) {
+		if l, ok := o.(*widget.Label); ok && l.Visible() {
+			out = append(out, l.Text)
+		}
+	})
+	return out
+}
+
+// texts returns the texts of the visible labels and rich texts under root, whole (as the
+// user reads them, before wrapping splits them into lines).
+func texts(root fyne.CanvasObject) []string {
+	var out []string
+	walk(root, func(o fyne.CanvasObject) {
+		if !o.Visible() {
+			return
+		}
+		switch x := o.(type) {
+		case *widget.Label:
+			out = append(out, x.Text)
+		case *widget.RichText:
+			for _, seg := range x.Segments {
+				out = append(out, segmentTexts(seg)...)
+			}
+		}
+	})
+	return out
+}
+
+func segmentTexts(seg widget.RichTextSegment) []string {
+	switch x := seg.(type) {
+	case *widget.TextSegment:
+		return []string{x.Text}
+	case *widget.ParagraphSegment:
+		var out []string
+		for _, s := range x.Texts {
+			out = append(out, segmentTexts(s)...)
+		}
+		return out
+	case *widget.ListSegment:
+		var out []string
+		for _, s := range x.Items {
+			out = append(out, segmentTexts(s)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// assertMarkup compares a canvas's rendering with a golden markup file, rewriting it with -update.
+func assertMarkup(t *testing.T, name string, c fyne.Canvas) {
+	t.Helper()
+	if *update {
+		p := filepath.Join("testdata", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(test.RenderToMarkup(c)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	test.AssertRendersToMarkup(t, name, c)
+}
