@@ -34,6 +34,7 @@ type Options struct {
 	TLSCertFile string    // web UI TLS certificate, required for a non-loopback Addr
 	TLSKeyFile  string    // web UI TLS key
 	Stderr      io.Writer // where logs also go; default os.Stderr
+	QuietStderr bool      // only warnings and errors on Stderr (one-shot commands); the log file gets all
 }
 
 // App is the assembled application.
@@ -111,7 +112,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		a.logFile.Close()
 		return nil, err
 	}
-	a.Core, err = core.New(core.Options{Version: Version, DataDir: opts.DataDir, Store: a.store, Logger: a.Log, LogLevel: a.logLevel})
+	a.Core, err = core.New(core.Options{Version: Version, DataDir: opts.DataDir, Store: a.store, Logger: a.Log, LogLevel: a.logLevel,
+		Models: modelStore(opts.DataDir), LoadEngine: loadEngine})
 	if err != nil {
 		a.closeStores()
 		return nil, err
@@ -148,12 +150,30 @@ func (a *App) openLog() error {
 	}
 	a.logFile = f
 	hopts := &slog.HandlerOptions{Level: a.logLevel}
+	var errLevel slog.Leveler = a.logLevel
+	if a.opts.QuietStderr {
+		errLevel = atLeast{a.logLevel, slog.LevelWarn}
+	}
 	a.Log = slog.New(slog.NewMultiHandler(
 		slog.NewJSONHandler(f, hopts),
-		slog.NewTextHandler(a.opts.Stderr, hopts),
+		slog.NewTextHandler(a.opts.Stderr, &slog.HandlerOptions{Level: errLevel}),
 	))
 	return nil
 }
+
+// StartJobs runs only the job registry: enough for command-line work that needs no web UI.
+func (a *App) StartJobs(ctx context.Context) {
+	a.sup = NewSupervisor(ctx, a.Log)
+	a.sup.Add("jobs", a.Core.Jobs())
+}
+
+// atLeast is a level that never goes below a floor.
+type atLeast struct {
+	lv    slog.Leveler
+	floor slog.Level
+}
+
+func (a atLeast) Level() slog.Level { return max(a.lv.Level(), a.floor) }
 
 // Start runs the long-lived services under a supervisor: the job registry, the web UI,
 // and the data check at start-up. The returned context ends when Close is called.
@@ -218,7 +238,7 @@ func (a *App) Close() error {
 		}
 	}
 	a.Log.Info("stopped")
-	errs = append(errs, a.closeStores())
+	errs = append(errs, a.Core.Close(), a.closeStores())
 	return errors.Join(errs...)
 }
 

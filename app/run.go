@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/gata-contrib/gata/app/cli"
+	"github.com/gata-contrib/gata/app/core"
 	"github.com/gata-contrib/gata/app/gui"
 )
 
@@ -23,8 +24,24 @@ func Main(args []string) int {
 		Getenv:  os.Getenv,
 		Serve:   serve,
 		Window:  window,
+		OpenCore: func(ctx context.Context, g cli.Global) (*core.Core, func() error, error) {
+			a, err := New(ctx, Options{DataDir: g.DataDir, LogLevel: g.LogLevel, QuietStderr: g.LogLevel == ""})
+			if err != nil {
+				return nil, nil, err
+			}
+			a.StartJobs(ctx)
+			return a.Core, a.Close, nil
+		},
+		Stdin:       os.Stdin,
+		Interactive: isTerminal(os.Stderr),
 	}
 	return cli.Run(ctx, env, args)
+}
+
+// isTerminal reports whether f is a terminal (progress bars and questions go there).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func optionsFrom(o cli.ServeOptions) Options {

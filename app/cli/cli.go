@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/gata-contrib/gata/app/core"
 )
 
 // Global are the flags every command takes.
@@ -39,6 +41,12 @@ type Env struct {
 	Window func(ctx context.Context, o ServeOptions) error
 	// Serve runs headless: web UI and background services, until ctx ends or a signal.
 	Serve func(ctx context.Context, o ServeOptions) error
+	// OpenCore opens the data folder for a command that needs no UI; close releases it.
+	OpenCore func(ctx context.Context, g Global) (c *core.Core, close func() error, err error)
+	// Stdin and Interactive: where answers come from and whether a person is there to
+	// see progress bars and answer questions.
+	Stdin       io.Reader
+	Interactive bool
 }
 
 // UsageError is a mistake on the command line (exit status 2).
@@ -54,6 +62,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"dva", "score image–text pairs: embed, score", runDVA},
+		{"models", "CLIP models: pull, list, verify", runModels},
 		{"serve", "run headless: the web UI and background services; prints the URL with its key", runServe},
 		{"version", "print the version", runVersion},
 		{"help", "show help for the app or a command", runHelp},

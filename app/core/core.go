@@ -19,6 +19,9 @@ type Options struct {
 	Store    Store
 	Logger   *slog.Logger
 	LogLevel *slog.LevelVar // changed when the log level setting changes; may be nil
+	// Models and LoadEngine give the Validate section its models; nil leaves it unavailable.
+	Models     ModelStore
+	LoadEngine EngineLoader
 }
 
 // Store is the part of the database the core uses directly.
@@ -40,6 +43,7 @@ type Core struct {
 	specs   []SettingSpec
 	started time.Time
 	webURL  func() string
+	engines engines
 }
 
 // New builds the core. Call Jobs().Serve under the supervisor before starting jobs.
@@ -62,6 +66,9 @@ func New(opts Options) (*Core, error) {
 	}
 	return c, nil
 }
+
+// Close releases what the core loaded (models). Call it after the services stopped.
+func (c *Core) Close() error { return c.closeEngines() }
 
 // Jobs is the job registry (a supervised service).
 func (c *Core) Jobs() *Jobs { return c.jobs }
