@@ -110,8 +110,11 @@ func Decode(r io.Reader, lim Limits) (image.Image, string, error) {
 	if err := lim.check(int64(b.Dx()), int64(b.Dy())); err != nil {
 		return nil, c.name, err
 	}
-	if c.name == "png" {
+	switch c.name {
+	case "png":
 		img = pilPNGMode(data, img)
+	case "webp":
+		img = webpColors(img)
 	}
 	return img, c.name, nil
 }
@@ -234,6 +237,21 @@ func pilPNGMode(data []byte, img image.Image) image.Image {
 		}
 	}
 	return img
+}
+
+// webpColors converts a lossy WebP decoding to RGB(A) as libwebp does (see webp.go).
+func webpColors(img image.Image) image.Image {
+	var out image.Image
+	switch m := img.(type) {
+	case *image.YCbCr:
+		out = webpToRGB(m, nil, 0)
+	case *image.NYCbCrA:
+		out = webpToRGB(&m.YCbCr, m.A, m.AStride)
+	}
+	if out == nil {
+		return img
+	}
+	return out
 }
 
 // grayToBilevel returns a 0/255 grey image as a two-colour palette image.
