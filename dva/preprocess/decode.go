@@ -115,6 +115,12 @@ func Decode(r io.Reader, lim Limits) (image.Image, string, error) {
 		img = pilPNGMode(data, img)
 	case "webp":
 		img = webpColors(img)
+	case "jpeg":
+		if m, ok := img.(*image.YCbCr); ok {
+			if rgb := jpegToRGB(m); rgb != nil {
+				img = rgb
+			}
+		}
 	}
 	return img, c.name, nil
 }
