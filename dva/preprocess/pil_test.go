@@ -40,6 +40,8 @@ rgb.save(d + "/pil_lossy_even.webp", quality=80)
 photo.save(d + "/pil_422.jpg", quality=90, subsampling=1)
 photo.convert("L").save(d + "/pil_gray.jpg", quality=90)
 photo.resize((37, 21)).save(d + "/pil_420_small.jpg", quality=90, subsampling=2)
+photo.resize((1, 9)).save(d + "/pil_420_1x9.jpg", quality=90, subsampling=2)
+photo.resize((2, 3)).save(d + "/pil_422_2x3.jpg", quality=90, subsampling=1)
 photo.save(d + "/pil_progressive.jpg", quality=85, progressive=True)
 pa = photo.convert("RGBA"); pa.putalpha(base.convert("L").resize(photo.size)); pa.save(d + "/pil_lossy_alpha.webp", quality=90)
 rgb.convert("P", palette=Image.ADAPTIVE, colors=50).save(d + "/pil_p8.bmp")
@@ -202,6 +204,8 @@ func TestAgainstPIL(t *testing.T) {
 		{"pil_gray.jpg", "L", 4, 0.1},
 		{"pil_420_small.jpg", "RGB", 4, 0.1},
 		{"pil_progressive.jpg", "RGB", 4, 0.1},
+		{"pil_420_1x9.jpg", "RGB", 4, 1}, // 9 pixels stretched over the crop: one decoded level covers many bytes
+		{"pil_422_2x3.jpg", "RGB", 4, 0.5},
 		{"astronaut.jpg", "RGB", 4, 0.1},
 		{"chelsea.jpg", "RGB", 4, 0.1},
 		{"coffee.jpg", "RGB", 4, 0.1},
