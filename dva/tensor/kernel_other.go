@@ -9,3 +9,9 @@ var useAsm = false
 func kernel(k int, a, b, c []float32, ldc int) {
 	kernelGo(k, a, b, c, ldc)
 }
+
+// quickGELU applies x·sigmoid(1.702x) in place.
+func quickGELU(x []float32) { quickGELUGo(x) }
+
+// expShiftSum sets x[i] = e^((x[i]-mx)·scale) and returns the sum.
+func expShiftSum(x []float32, mx, scale float32) float32 { return expShiftSumGo(x, mx, scale) }

@@ -49,13 +49,7 @@ func Softmax(row []float32, scale float32) {
 	for _, v := range row[1:] {
 		mx = max(mx, v)
 	}
-	var sum float32
-	for i, v := range row {
-		e := Exp((v - mx) * scale)
-		row[i] = e
-		sum += e
-	}
-	inv := 1 / sum
+	inv := 1 / expShiftSum(row, mx, scale)
 	for i := range row {
 		row[i] *= inv
 	}
@@ -72,14 +66,28 @@ func Activate(x []float32, act Act, threads int) {
 func activate(x []float32, act Act) {
 	switch act {
 	case QuickGELU:
-		for i, v := range x {
-			x[i] = v / (1 + Exp(-1.702*v))
-		}
+		quickGELU(x)
 	case GELU:
 		for i, v := range x {
 			x[i] = float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
 		}
 	}
+}
+
+func quickGELUGo(x []float32) {
+	for i, v := range x {
+		x[i] = v / (1 + Exp(-1.702*v))
+	}
+}
+
+func expShiftSumGo(x []float32, mx, scale float32) float32 {
+	var sum float32
+	for i, v := range x {
+		e := Exp((v - mx) * scale)
+		x[i] = e
+		sum += e
+	}
+	return sum
 }
 
 // Add sets dst[i] += x[i].

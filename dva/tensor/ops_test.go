@@ -98,3 +98,53 @@ func TestActivate(t *testing.T) {
 		})
 	}
 }
+
+// TestVectorOps checks QuickGELU and Softmax on long rows through both the assembly and the
+// portable code, against float64.
+func TestVectorOps(t *testing.T) {
+	for _, kern := range []struct {
+		name string
+		asm  bool
+	}{{"asm", true}, {"go", false}} {
+		t.Run(kern.name, func(t *testing.T) {
+			withKernel(t, kern.asm, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(11, 12))
+				for _, n := range []int{1, 7, 8, 9, 31, 197, 1000} {
+					x := randSlice(r, n)
+					for i := range x {
+						x[i] *= 30
+					}
+					x[0] = -95 // beyond the exp clamp in both directions
+					if n > 3 {
+						x[3] = 60
+					}
+					got := append([]float32(nil), x...)
+					Activate(got, QuickGELU, 1)
+					for i, v := range x {
+						want := float64(v) / (1 + math.Exp(-1.702*float64(v)))
+						// e^(-1.702v) carries the float32 rounding of its argument: relative error ~ |1.702v|·ulp.
+						if d := math.Abs(float64(got[i]) - want); d > 1e-30+(4e-7+1.5e-7*math.Abs(1.702*float64(v)))*math.Abs(want) {
+							t.Fatalf("QuickGELU(%v) = %v, want %v (n=%d)", v, got[i], want, n)
+						}
+					}
+					got = append(got[:0], x...)
+					Softmax(got, 0.125)
+					mx := math.Inf(-1)
+					for _, v := range x {
+						mx = math.Max(mx, float64(v))
+					}
+					var z float64
+					for _, v := range x {
+						z += math.Exp((float64(v) - mx) * 0.125)
+					}
+					for i, v := range x {
+						want := math.Exp((float64(v)-mx)*0.125) / z
+						if d := math.Abs(float64(got[i]) - want); d > 1e-30+(1e-6+1.5e-7*math.Abs((float64(v)-mx)*0.125))*want {
+							t.Fatalf("Softmax[%d] = %v, want %v (n=%d)", i, got[i], want, n)
+						}
+					}
+				}
+			})
+		})
+	}
+}
