@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,23 +18,36 @@ import (
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return run(ctx, args, os.Stdin, os.Stdout, os.Stderr, isTerminal(os.Stderr))
+}
+
+// run is Main with its inputs and outputs given, for tests.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, interactive bool) int {
 	env := &cli.Env{
-		Stdout:  os.Stdout,
-		Stderr:  os.Stderr,
+		Stdout:  stdout,
+		Stderr:  stderr,
 		Version: Version,
 		Getenv:  os.Getenv,
-		Serve:   serve,
-		Window:  window,
+		Serve: func(ctx context.Context, o cli.ServeOptions) error {
+			opts := optionsFrom(o)
+			opts.Stderr = stderr
+			return serve(ctx, opts, stdout)
+		},
+		Window: func(ctx context.Context, o cli.ServeOptions) error {
+			opts := optionsFrom(o)
+			opts.Stderr = stderr
+			return window(ctx, opts)
+		},
 		OpenCore: func(ctx context.Context, g cli.Global) (*core.Core, func() error, error) {
-			a, err := New(ctx, Options{DataDir: g.DataDir, LogLevel: g.LogLevel, QuietStderr: g.LogLevel == ""})
+			a, err := New(ctx, Options{DataDir: g.DataDir, LogLevel: g.LogLevel, Stderr: stderr, QuietStderr: g.LogLevel == ""})
 			if err != nil {
 				return nil, nil, err
 			}
 			a.StartJobs(ctx)
 			return a.Core, a.Close, nil
 		},
-		Stdin:       os.Stdin,
-		Interactive: isTerminal(os.Stderr),
+		Stdin:       stdin,
+		Interactive: interactive,
 	}
 	return cli.Run(ctx, env, args)
 }
@@ -50,8 +64,8 @@ func optionsFrom(o cli.ServeOptions) Options {
 }
 
 // serve runs headless until ctx ends: it prints the web UI's URL, with its key, on stdout.
-func serve(ctx context.Context, o cli.ServeOptions) (err error) {
-	a, err := New(ctx, optionsFrom(o))
+func serve(ctx context.Context, opts Options, stdout io.Writer) (err error) {
+	a, err := New(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -66,15 +80,15 @@ func serve(ctx context.Context, o cli.ServeOptions) (err error) {
 	if err := a.WaitWebReady(ctx); err != nil {
 		return nil // interrupted before the web UI listened
 	}
-	fmt.Fprintf(os.Stdout, "Web UI: %s\n", a.WebLoginURL())
+	fmt.Fprintf(stdout, "Web UI: %s\n", a.WebLoginURL())
 	a.Log.Info("serving", "url", a.web.URL(), "data_dir", a.opts.DataDir)
 	<-a.Context().Done()
 	return nil
 }
 
 // window opens the desktop window on the calling (main) goroutine, with the web UI beside it.
-func window(ctx context.Context, o cli.ServeOptions) (err error) {
-	a, err := New(ctx, optionsFrom(o))
+func window(ctx context.Context, opts Options) (err error) {
+	a, err := New(ctx, opts)
 	if err != nil {
 		return err
 	}
