@@ -71,8 +71,8 @@ func describeUnknown(b []byte) string {
 // Decode reads one image file (JPEG, PNG, GIF, WebP or BMP; the first frame of an
 // animation) and returns it in the mode PIL would open it in, as Go image types:
 // *image.Gray = L, *image.Gray16 = I (16-bit grey), *image.Paletted = P (and a 1-bit grey
-// PNG, PIL's mode "1", as a black/white palette), *image.YCbCr and *image.RGBA (opaque) =
-// RGB, *image.NRGBA = RGBA, *image.CMYK = CMYK. The second result is the format name
+// PNG, PIL's mode "1", as a black/white palette), *RGB (JPEG and lossy WebP, converted
+// to RGB as libjpeg and libwebp do it) and opaque *image.RGBA = RGB, *image.NRGBA = RGBA, *image.CMYK = CMYK. The second result is the format name
 // ("jpeg", "png", "gif", "webp", "bmp").
 //
 // The file is read up to lim.MaxBytes, and the dimensions in its header are checked

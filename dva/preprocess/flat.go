@@ -53,6 +53,9 @@ func toFlat(img image.Image) *flat {
 	r := img.Bounds()
 	w, h := r.Dx(), r.Dy()
 	switch m := img.(type) {
+	case *RGB:
+		// Read only by the resampler: no copy.
+		return &flat{mode: modeRGB, w: w, h: h, nc: 3, pix: m.Pix[:3*w*h]}
 	case *image.Gray:
 		f := newFlat(modeL, w, h)
 		for y := 0; y < h; y++ {

@@ -43,9 +43,9 @@ func jpegPixel(o []uint8, y, cb, cr uint8) {
 }
 
 // jpegToRGB converts a decoded JPEG (Rect at the origin, planes padded to whole MCUs as
-// image/jpeg allocates them) to an opaque RGBA image. It returns nil for layouts it
+// image/jpeg allocates them) to an RGB image. It returns nil for layouts it
 // does not handle, which then go through the generic conversion.
-func jpegToRGB(m *image.YCbCr) *image.RGBA {
+func jpegToRGB(m *image.YCbCr) *RGB {
 	r := m.Rect
 	if r.Min != (image.Point{}) {
 		return nil
@@ -60,16 +60,15 @@ func jpegToRGB(m *image.YCbCr) *image.RGBA {
 		return nil
 	}
 	w, h := r.Dx(), r.Dy()
-	out := image.NewRGBA(r)
+	out := &RGB{Pix: make([]uint8, 3*w*h), W: w, H: h}
 	if m.SubsampleRatio == image.YCbCrSubsampleRatio444 {
 		for y := range h {
 			ys := m.Y[y*m.YStride : y*m.YStride+w]
 			cb := m.Cb[y*m.CStride : y*m.CStride+w]
 			cr := m.Cr[y*m.CStride : y*m.CStride+w]
-			o := out.Pix[y*out.Stride : y*out.Stride+4*w]
+			o := out.Pix[3*y*w : 3*(y+1)*w]
 			for x := range w {
-				jpegPixel(o[4*x:4*x+3], ys[x], cb[x], cr[x])
-				o[4*x+3] = 0xFF
+				jpegPixel(o[3*x:3*x+3], ys[x], cb[x], cr[x])
 			}
 		}
 		return out
@@ -106,10 +105,9 @@ func jpegToRGB(m *image.YCbCr) *image.RGBA {
 			upsampleH2V1(upCr, m.Cr[y*m.CStride:y*m.CStride+readW], cw)
 		}
 		ys := m.Y[y*m.YStride : y*m.YStride+w]
-		o := out.Pix[y*out.Stride : y*out.Stride+4*w]
+		o := out.Pix[3*y*w : 3*(y+1)*w]
 		for x := range w {
-			jpegPixel(o[4*x:4*x+3], ys[x], upCb[x], upCr[x])
-			o[4*x+3] = 0xFF
+			jpegPixel(o[3*x:3*x+3], ys[x], upCb[x], upCr[x])
 		}
 	}
 	return out

@@ -5,6 +5,11 @@
 // both sides for "squash"), centre crop with half-to-even offsets, convert("RGB") and
 // normalise with float32 arithmetic.
 //
+// PNG, GIF, BMP and WebP inputs give PIL's crop byte for byte. JPEG and lossy WebP colours
+// are converted as libjpeg and libwebp do it (triangle chroma upsampling, their rounding);
+// for JPEG only the IDCT still differs from libjpeg-turbo's, which leaves crops within a
+// few levels of PIL's (mean under 0.06 levels on the test images).
+//
 // The steps are exported separately (Decode, Crop, Normalize) for tests and for callers
 // that show the cropped image; Image does all of them. Every function is safe for
 // concurrent use.

@@ -63,7 +63,7 @@ func upsampleRow(dst []uint8, nc int, ys []uint8, nearU, nearV, farU, farV []uin
 }
 
 // webpToRGB converts a lossy WebP decoding (4:2:0, Rect at the origin) to RGB as libwebp
-// does, keeping alpha when there is any (alpha, with its stride). It returns nil when
+// does: an *RGB, or an *image.NRGBA when there is an alpha plane (alpha, with its stride). It returns nil when
 // the layout is not the one the VP8 decoder produces.
 func webpToRGB(m *image.YCbCr, alpha []uint8, astride int) image.Image {
 	r := m.Rect
@@ -72,14 +72,14 @@ func webpToRGB(m *image.YCbCr, alpha []uint8, astride int) image.Image {
 	}
 	w, h := r.Dx(), r.Dy()
 	var pix []uint8
-	var stride int
+	var stride, nc int
 	var out image.Image
 	if alpha != nil {
 		o := image.NewNRGBA(r)
-		pix, stride, out = o.Pix, o.Stride, o
+		pix, stride, nc, out = o.Pix, o.Stride, 4, o
 	} else {
-		o := image.NewRGBA(r)
-		pix, stride, out = o.Pix, o.Stride, o
+		o := &RGB{Pix: make([]uint8, 3*w*h), W: w, H: h}
+		pix, stride, nc, out = o.Pix, 3*w, 3, o
 	}
 	cw := (w + 1) / 2
 	crow := func(c []uint8, k int) []uint8 { return c[k*m.CStride : k*m.CStride+cw] }
@@ -97,14 +97,10 @@ func webpToRGB(m *image.YCbCr, alpha []uint8, astride int) image.Image {
 		default:
 			near, far = y/2, y/2-1
 		}
-		row := pix[y*stride : y*stride+4*w]
-		upsampleRow(row, 4, m.Y[y*m.YStride:y*m.YStride+w],
+		row := pix[y*stride : y*stride+nc*w]
+		upsampleRow(row, nc, m.Y[y*m.YStride:y*m.YStride+w],
 			crow(m.Cb, near), crow(m.Cr, near), crow(m.Cb, far), crow(m.Cr, far))
-		if alpha == nil {
-			for x := range w {
-				row[4*x+3] = 0xFF
-			}
-		} else {
+		if alpha != nil {
 			a := alpha[y*astride:]
 			for x := range w {
 				row[4*x+3] = a[x]
