@@ -13,11 +13,11 @@ const (
 	nr = 16
 )
 
-// Cache blocking: a kc-deep slice of A for mc rows (mc*kc*4 bytes = 144 KiB) stays in L2 while
+// Cache blocking: a kc-deep slice of A for mc rows (mc*kc*4 bytes = 288 KiB) stays in L2 while
 // every nr-wide panel of B (kc*nr*4 = 16 KiB) streams through L1.
 const (
 	kc = 256
-	mc = 144
+	mc = 288
 )
 
 // Packed is the right-hand operand B [K, N] of MatMul, rearranged once into column panels
@@ -248,6 +248,20 @@ func packA(buf, a []float32, lda, i0, rows, k0, kn int) {
 	for r := 0; r < rows; r += mr {
 		panel := buf[r*kn : (r+mr)*kn]
 		h := min(mr, rows-r)
+		if h == mr {
+			base := (i0+r)*lda + k0
+			r0 := a[base : base+kn]
+			r1 := a[base+lda : base+lda+kn]
+			r2 := a[base+2*lda : base+2*lda+kn]
+			r3 := a[base+3*lda : base+3*lda+kn]
+			r4 := a[base+4*lda : base+4*lda+kn]
+			r5 := a[base+5*lda : base+5*lda+kn]
+			for kk := range r0 {
+				p := (*[mr]float32)(panel[kk*mr:])
+				p[0], p[1], p[2], p[3], p[4], p[5] = r0[kk], r1[kk], r2[kk], r3[kk], r4[kk], r5[kk]
+			}
+			continue
+		}
 		for y := 0; y < h; y++ {
 			src := a[(i0+r+y)*lda+k0 : (i0+r+y)*lda+k0+kn]
 			for kk, v := range src {
