@@ -196,6 +196,8 @@ func (s *Shell) build() fyne.CanvasObject {
 	s.webCopy.Disable()
 	if s.opts.WebURL == nil {
 		s.webText.SetText("Web UI: off")
+		s.webOpen.Hide()
+		s.webCopy.Hide()
 	}
 	version := widget.NewLabel("v" + s.c.Info().Version)
 	version.Importance = widget.LowImportance

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
@@ -205,7 +206,14 @@ func TestCheckProgressAndReport(t *testing.T) {
 		case *widget.Label:
 			shown = append(shown, x.Text)
 		case *widget.Icon:
-			icons = append(icons, fmt.Sprintf("%T", x.Resource))
+			switch r := x.Resource.(type) {
+			case *theme.ThemedResource:
+				icons = append(icons, string(r.ColorName))
+			case *theme.ErrorThemedResource:
+				icons = append(icons, "error")
+			default:
+				icons = append(icons, fmt.Sprintf("%T", r))
+			}
 		}
 	}
 	for _, it := range j.Result.(core.CheckReport).Items {
@@ -213,7 +221,7 @@ func TestCheckProgressAndReport(t *testing.T) {
 			t.Errorf("report does not show %q / %q; labels %q", it.Name, it.Detail, shown)
 		}
 	}
-	wantIcons := []string{"*theme.ErrorThemedResource", "*theme.WarningThemedResource", "*theme.SuccessThemedResource"}
+	wantIcons := []string{"error", string(theme.ColorNameWarning), string(theme.ColorNameSuccess)}
 	if !slices.Equal(icons, wantIcons) {
 		t.Errorf("report icons = %q, want %q", icons, wantIcons)
 	}
