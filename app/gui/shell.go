@@ -187,7 +187,6 @@ func (s *Shell) build() fyne.CanvasObject {
 		container.NewVBox(buttons...))
 
 	s.webText = widget.NewLabel("Web UI: starting…")
-	s.webText.Importance = widget.LowImportance
 	s.webOpen = widget.NewButtonWithIcon("Open in browser", theme.ComputerIcon(), s.openWeb)
 	s.webCopy = widget.NewButtonWithIcon("Copy link", theme.ContentCopyIcon(), s.copyWeb)
 	s.webOpen.Importance = widget.LowImportance

@@ -28,7 +28,6 @@ func View(sec core.Section) fyne.CanvasObject {
 		coming := widget.NewRichText(&widget.ListSegment{Items: list})
 		coming.Wrapping = fyne.TextWrapWord
 		note := widget.NewLabelWithStyle("This section is being built. It will offer:", fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
-		note.Importance = widget.LowImportance
 		items = append(items, widget.NewCard("", "", container.NewVBox(
 			container.NewHBox(widget.NewIcon(theme.InfoIcon()), note), coming)))
 	}

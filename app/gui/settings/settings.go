@@ -93,7 +93,7 @@ func New(ctx context.Context, sec core.Section, c Core) *Screen {
 	s.checkBar.Hide()
 	s.checkMsg = widget.NewLabel("")
 	s.checkMsg.Wrapping = fyne.TextWrapWord
-	s.report = container.NewVBox()
+	s.report = container.New(layout.NewFormLayout()) // icon and name | detail
 	checkHelp := widget.NewLabel("Checks that the data folder and its subfolders are writable, the free disk space, " +
 		"the database's integrity and schema version, and what the models folder holds.")
 	checkHelp.Wrapping = fyne.TextWrapWord
@@ -148,7 +148,7 @@ func (s *Screen) build(all []core.Setting) {
 		f := &field{s: st}
 		help := widget.NewLabel(st.Help)
 		help.Wrapping = fyne.TextWrapWord
-		help.Importance = widget.LowImportance
+		help.SizeName = theme.SizeNameCaptionText
 		f.errLbl = widget.NewLabel("")
 		f.errLbl.Wrapping = fyne.TextWrapWord
 		f.errLbl.Importance = widget.DangerImportance
@@ -356,7 +356,8 @@ func (s *Screen) showReport(result any) {
 		name := widget.NewLabelWithStyle(it.Name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 		detail := widget.NewLabel(it.Detail)
 		detail.Wrapping = fyne.TextWrapWord
-		s.report.Add(container.NewBorder(nil, nil, container.NewHBox(widget.NewIcon(icon), name), nil, detail))
+		s.report.Add(container.NewHBox(widget.NewIcon(icon), name))
+		s.report.Add(detail)
 	}
 }
 
