@@ -66,8 +66,15 @@ func TestWindowUnderXvfb(t *testing.T) {
 	}
 	defer logFile.Close()
 	app := exec.Command(bin, "--data-dir", dataDir, "--addr", "127.0.0.1:0")
-	app.Env = append(os.Environ(), "DISPLAY="+display, "XDG_CONFIG_HOME="+filepath.Join(tmp, "config"),
-		"XDG_DATA_HOME="+filepath.Join(tmp, "share"), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"))
+	app.Env = append(os.Environ(), "DISPLAY="+display)
+	// Fyne's preferences and caches go to folders of this test, not the user's.
+	for _, v := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"} {
+		d := filepath.Join(tmp, strings.ToLower(v))
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		app.Env = append(app.Env, v+"="+d)
+	}
 	app.Stdout, app.Stderr = logFile, logFile
 	if err := app.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
@@ -144,6 +151,9 @@ func TestWindowUnderXvfb(t *testing.T) {
 		t.Fatalf("app still running 30s after SIGTERM; log:\n%s", appLog())
 	}
 	t.Logf("exited with status 0 after SIGTERM")
+	if log := appLog(); strings.Contains(log, "panic:") || strings.Contains(log, "DATA RACE") {
+		t.Errorf("app log has a panic or race:\n%s", log)
+	}
 }
 
 // startXvfb starts a virtual display on a number Xvfb picks itself and returns its name.
