@@ -33,6 +33,12 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, opts Options) *testEnv {
 	t.Helper()
+	return newTestEnvWrapped(t, opts, func(c *core.Core) Core { return c })
+}
+
+// newTestEnvWrapped is newTestEnv with the window talking to wrap(core) instead of the core.
+func newTestEnvWrapped(t *testing.T, opts Options, wrap func(*core.Core) Core) *testEnv {
+	t.Helper()
 	a := test.NewTempApp(t)
 	dir := t.TempDir()
 	st, err := storage.Open(context.Background(), filepath.Join(dir, storage.DBName))
@@ -58,7 +64,7 @@ func newTestEnv(t *testing.T, opts Options) *testEnv {
 
 	q := &uiQueue{}
 	opts.Logger = log
-	s := newShell(context.Background(), a, c, opts, q.do)
+	s := newShell(context.Background(), a, wrap(c), opts, q.do)
 	t.Cleanup(s.Close) // runs before the core's cleanup above
 	return &testEnv{app: a, shell: s, core: c, store: st, level: lv, ui: q}
 }

@@ -107,8 +107,8 @@ func newShell(ctx context.Context, a fyne.App, c Core, opts Options, do func(fun
 			}
 		}
 	}
+	s.tray = s.trayMenu()
 	if d, ok := a.(desktop.App); ok {
-		s.tray = s.trayMenu()
 		d.SetSystemTrayIcon(Icon())
 		d.SetSystemTrayMenu(s.tray)
 		d.SetSystemTrayWindow(s.w)
@@ -346,13 +346,8 @@ func (s *Shell) trayMenu() *fyne.Menu {
 	return fyne.NewMenu(Title, show, s.trayStop, fyne.NewMenuItemSeparator(), quit)
 }
 
-// TrayMenu is the system-tray menu (also built where the app has no tray, for tests).
-func (s *Shell) TrayMenu() *fyne.Menu {
-	if s.tray == nil {
-		s.tray = s.trayMenu()
-	}
-	return s.tray
-}
+// TrayMenu is the system-tray menu (built, and kept up to date, also where the app has no tray).
+func (s *Shell) TrayMenu() *fyne.Menu { return s.tray }
 
 // waitWebURL polls for the web UI's address until the server listens.
 func (s *Shell) waitWebURL() {

@@ -348,3 +348,49 @@ func TestIconFile(t *testing.T) {
 		t.Errorf("%s differs from IconImage() in %d channel values; run go test ./app/gui -run TestIconFile -update", p, bad)
 	}
 }
+
+// missingCore reports, once, that the window missed events (the ring buffer overflowed).
+type missingCore struct {
+	*core.Core
+	missed   chan struct{}
+	reported bool // only touched by the shell's event goroutine
+}
+
+func (m *missingCore) WaitEvents(ctx context.Context, after int64) ([]core.Event, bool, error) {
+	if !m.reported {
+		select {
+		case <-m.missed:
+			m.reported = true
+			return nil, true, nil
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	return m.Core.WaitEvents(ctx, after)
+}
+
+func TestMissedEventsReload(t *testing.T) {
+	missed := make(chan struct{})
+	env := newTestEnvWrapped(t, Options{}, func(c *core.Core) Core { return &missingCore{Core: c, missed: missed} })
+	page := env.shell.Page("settings")
+	// A change the window hears nothing about: written to SQLite directly.
+	if err := env.store.SetSettings(context.Background(), map[string]string{core.SettingTheme: "dark", core.SettingSharePaused: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	close(missed)
+	env.ui.until(t, "the reload after missed events", func() bool { return env.shell.Theme() == "dark" })
+	if got := findAfter[*widget.Select](t, page, "Theme", nil).Selected; got != "dark" {
+		t.Errorf("theme select after the reload = %q, want dark", got)
+	}
+	if !findAfter[*widget.Check](t, page, "Pause sharing", nil).Checked {
+		t.Error("Pause sharing not checked after the reload")
+	}
+	if !env.shell.TrayMenu().Items[1].Checked {
+		t.Error("tray Pause sharing not checked after the reload")
+	}
+	// Events after the gap still arrive.
+	if _, err := env.core.UpdateSettings(context.Background(), map[string]string{core.SettingTheme: "light"}); err != nil {
+		t.Fatal(err)
+	}
+	env.ui.until(t, "the event after the gap", func() bool { return env.shell.Theme() == "light" })
+}
