@@ -119,9 +119,9 @@ func NewModel(cfg *Config, ws Getter) (*Model, error) {
 		ts[s.Name] = t
 	}
 	vec := func(name string) []float32 { return slices.Clone(ts[name].Data) }
-	linear := func(prefix string) Linear {
-		w := ts[prefix+"weight"]
-		return Linear{Weight: tensor.PackT(w.Data, w.Shape[0], w.Shape[1]), Bias: vec(prefix + "bias")}
+	linear := func(weight, bias string) Linear {
+		w := ts[weight]
+		return Linear{Weight: tensor.PackT(w.Data, w.Shape[0], w.Shape[1]), Bias: vec(bias)}
 	}
 	ln := func(prefix string) LayerNorm {
 		return LayerNorm{Weight: vec(prefix + ".weight"), Bias: vec(prefix + ".bias")}
@@ -134,16 +134,17 @@ func NewModel(cfg *Config, ws Getter) (*Model, error) {
 		return Block{
 			LN1: ln(prefix + "ln_1"),
 			Attn: Attention{
-				InProj: Linear{
-					Weight: tensor.PackT(ts[prefix+"attn.in_proj_weight"].Data, ts[prefix+"attn.in_proj_weight"].Shape[0], ts[prefix+"attn.in_proj_weight"].Shape[1]),
-					Bias:   vec(prefix + "attn.in_proj_bias"),
-				},
-				OutProj: linear(prefix + "attn.out_proj."),
+				InProj:  linear(prefix+"attn.in_proj_weight", prefix+"attn.in_proj_bias"),
+				OutProj: linear(prefix+"attn.out_proj.weight", prefix+"attn.out_proj.bias"),
 				Heads:   heads,
 				Causal:  causal,
 			},
 			LN2: ln(prefix + "ln_2"),
-			MLP: MLP{FC: linear(prefix + "mlp.c_fc."), Proj: linear(prefix + "mlp.c_proj."), Act: act},
+			MLP: MLP{
+				FC:   linear(prefix+"mlp.c_fc.weight", prefix+"mlp.c_fc.bias"),
+				Proj: linear(prefix+"mlp.c_proj.weight", prefix+"mlp.c_proj.bias"),
+				Act:  act,
+			},
 		}
 	}
 

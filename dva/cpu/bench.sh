@@ -17,6 +17,7 @@ ref=$shared/ref/clip_ref.py
 model=${1:-${GATA_BENCH_MODEL:-/tmp/gata-vitb16}}
 threads=${THREADS:-2}
 runs=${RUNS:-3}
+pyruns=${PYRUNS:-5}
 py=/usr/bin/python3
 
 [ -f "$ref" ] || { echo "bench.sh: $ref not found (set GATA_SHARED_DIR)" >&2; exit 1; }
@@ -25,10 +26,10 @@ if [ ! -f "$model/open_clip_model.safetensors" ]; then
 	"$py" "$ref" --write-full "$model"
 fi
 
-echo "== PyTorch: clip_ref.py --bench --threads $threads --batch 32"
+echo "== PyTorch: clip_ref.py --bench --threads $threads --batch 32 --runs $pyruns"
 # Its last part (preprocessing speed) needs scikit-image's sample photos; the tower numbers
 # come before it, so a failure there is reported and ignored.
-py_out=$("$py" "$ref" --bench --threads "$threads" --batch 32 2>&1) ||
+py_out=$("$py" "$ref" --bench --threads "$threads" --batch 32 --runs "$pyruns" 2>&1) ||
 	echo "(clip_ref.py --bench exited with an error; its last lines follow)"
 echo "$py_out" | tail -n 40
 
@@ -65,4 +66,9 @@ row() { # NAME PYLABEL GOBENCH UNIT
 row "images/s (ViT-B/16 224px)" "image tower" "images_batch32" "images/s"
 row "texts/s (14 tokens)" "text tower truncated" "texts_14tokens_batch32" "texts/s"
 row "texts/s (77 tokens)" "text tower (all 77" "texts_77tokens_batch32" "texts/s"
+if grep -q 'loaded:.*libblas\.so' <<<"$py_out" && ! grep -qiE 'loaded:.*(openblas|mkl|blis)' <<<"$py_out"; then
+	echo "note: torch runs its matrix products on the reference (netlib) BLAS here, which is"
+	echo "      single-threaded and unoptimised; install an optimised BLAS (e.g. Debian"
+	echo "      libopenblas0-pthread) for a fair comparison."
+fi
 echo "go peak RSS: $(goval images_batch32 peak-RSS-MiB) MiB (model load + batch 32)"

@@ -173,7 +173,14 @@ func gemm(threads, m int, a []float32, lda int, b *Packed, c []float32, ldc int,
 	}
 	threads = Threads(threads)
 	panels := (b.N + nr - 1) / nr
+	// Row blocks of at most mc rows, as many as a multiple of threads when there are enough,
+	// so that no thread is left with one extra block at the end.
 	mBlocks := (m + mc - 1) / mc
+	if threads > 1 && mBlocks >= threads {
+		mBlocks = (mBlocks + threads - 1) / threads * threads
+	}
+	bm := ((m+mBlocks-1)/mBlocks + mr - 1) / mr * mr
+	mBlocks = (m + bm - 1) / bm
 	// Split the columns too when there are too few row blocks to keep every thread busy.
 	nChunks := 1
 	if threads > 1 && mBlocks < 4*threads {
@@ -183,7 +190,7 @@ func gemm(threads, m int, a []float32, lda int, b *Packed, c []float32, ldc int,
 	nChunks = (panels + chunk - 1) / chunk
 	Parallel(threads, mBlocks*nChunks, func(job int) {
 		ib, jc := job/nChunks, job%nChunks
-		i0, i1 := ib*mc, min(m, (ib+1)*mc)
+		i0, i1 := ib*bm, min(m, (ib+1)*bm)
 		p0, p1 := jc*chunk, min(panels, (jc+1)*chunk)
 		gemmBlock(a, lda, b, c, ldc, bias, act, accumulate, i0, i1, p0, p1)
 	})
