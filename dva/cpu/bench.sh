@@ -18,7 +18,7 @@ model=${1:-${GATA_BENCH_MODEL:-/tmp/gata-vitb16}}
 threads=${THREADS:-2}
 runs=${RUNS:-3}
 pyruns=${PYRUNS:-5}
-py=/usr/bin/python3
+py=${PYTHON:-/usr/bin/python3}
 
 [ -f "$ref" ] || { echo "bench.sh: $ref not found (set GATA_SHARED_DIR)" >&2; exit 1; }
 if [ ! -f "$model/open_clip_model.safetensors" ]; then
