@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -562,14 +563,36 @@ func TestCheckJobThroughTheAPI(t *testing.T) {
 		}
 	}
 
+	t.Run("events follow the job to its end", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch := openStream(t, ctx, ts.URL+"/api/events?since="+strconv.FormatInt(c.LastEventID(), 10), nil)
+		var j core.JobInfo
+		call(t, "POST", ts.URL+"/api/jobs/check", "", withKey(nil)).json(t, &j)
+		var states []core.JobState
+		for !slices.ContainsFunc(states, core.JobState.Ended) {
+			e := nextEvents(t, ch, 1)[0]
+			var got core.JobInfo
+			if err := json.Unmarshal([]byte(e.data), &got); e.event != "job" || err != nil {
+				t.Fatalf("event %+v: want a job event (%v)", e, err)
+			}
+			if got.ID == j.ID {
+				states = append(states, got.State)
+			}
+		}
+		if states[0] != core.JobRunning || states[len(states)-1] != core.JobDone {
+			t.Errorf("job %s went through %v, want running … done", j.ID, states)
+		}
+	})
+
 	var list []core.JobInfo
 	call(t, "GET", ts.URL+"/api/jobs", "", withKey(nil)).json(t, &list)
-	if len(list) != 1 || list[0].ID != started.ID {
-		t.Errorf("GET /api/jobs = %+v, want the one check job", list)
+	if len(list) != 2 || list[1].ID != started.ID {
+		t.Errorf("GET /api/jobs = %+v, want the two check jobs, the first one last", list)
 	}
 	html := call(t, "GET", ts.URL+"/ui/jobs", "", withKey(nil)).body
-	if !strings.Contains(html, `data-job-id="`+started.ID+`"`) || strings.Count(html, `data-testid="check-item"`) != len(res.Result.Items) {
-		t.Errorf("GET /ui/jobs does not render the job and its %d report rows:\n%s", len(res.Result.Items), html)
+	if !strings.Contains(html, `data-job-id="`+started.ID+`"`) || strings.Count(html, `data-testid="check-item"`) != 2*len(res.Result.Items) {
+		t.Errorf("GET /ui/jobs does not render both jobs with their %d report rows:\n%s", len(res.Result.Items), html)
 	}
 
 	t.Run("cancel a running job", func(t *testing.T) {

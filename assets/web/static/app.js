@@ -37,7 +37,9 @@
     const type = res.headers.get('Content-Type') || '';
     const data = type.includes('application/json') ? await res.json().catch(() => null) : await res.text();
     if (!res.ok) {
-      if (res.status === 401 && !headers['X-API-Key']) signedOut(data);
+      // A refused key or password is answered where it was typed; any other 401 means
+      // the session ended.
+      if (res.status === 401 && !headers['X-API-Key'] && path !== '/api/login') signedOut(data);
       throw new APIError(res.status, typeof data === 'object' ? data : null);
     }
     return data;
