@@ -89,6 +89,19 @@ const (
 	GELU
 )
 
+// String names the activation.
+func (a Act) String() string {
+	switch a {
+	case None:
+		return "none"
+	case QuickGELU:
+		return "quick_gelu"
+	case GELU:
+		return "gelu"
+	}
+	return fmt.Sprintf("Act(%d)", int(a))
+}
+
 // MatMul computes dst = act(a·B + bias) for a [m, B.K] and dst [m, B.N], both row-major and
 // contiguous; bias (length B.N) may be nil. It runs on up to threads goroutines (0 means
 // GOMAXPROCS).
