@@ -193,7 +193,8 @@ func benchShape(b *testing.B, m, n, k int) {
 	}
 }
 
-// BenchmarkMatMul runs the ViT-B/16 GEMM shapes for a batch of 32 images (32·197 rows).
+// BenchmarkMatMul runs the ViT-B/16 GEMM shapes (m×n×k) for one image (197 rows) and for a
+// batch of 32 images stacked into one matrix (32·197 rows).
 func BenchmarkMatMul(b *testing.B) {
 	for _, s := range []struct {
 		name    string
@@ -204,6 +205,8 @@ func BenchmarkMatMul(b *testing.B) {
 		{"fc_6304x3072x768", 32 * 197, 3072, 768},
 		{"proj_6304x768x3072", 32 * 197, 768, 3072},
 		{"single_197x768x768", 197, 768, 768},
+		{"single_197x3072x768", 197, 3072, 768},
+		{"single_197x768x3072", 197, 768, 3072},
 	} {
 		b.Run(s.name, func(b *testing.B) { benchShape(b, s.m, s.n, s.k) })
 	}
