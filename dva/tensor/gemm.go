@@ -13,10 +13,12 @@ const (
 	nr = 16
 )
 
-// Cache blocking: a kc-deep slice of A for mc rows (mc*kc*4 bytes = 288 KiB) stays in L2 while
-// every nr-wide panel of B (kc*nr*4 = 16 KiB) streams through L1.
+// Cache blocking: a kc-deep slice of A for mc rows (mc*kc*4 bytes = 576 KiB) stays in L2 and
+// each nr-wide panel of B (kc*nr*4 = 32 KiB) is used against all of it before the next; a deep
+// kc means few read-modify-write passes over C. Measured on a Zen 4 core: kc 512-768 beat 256
+// by a few percent for the ViT-B/16 shapes.
 const (
-	kc = 256
+	kc = 512
 	mc = 288
 )
 
