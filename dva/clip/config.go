@@ -167,6 +167,17 @@ func ParseConfig(data []byte) (*Config, error) {
 	return c, nil
 }
 
+// Limits far above any published CLIP model; they keep a corrupt or hostile config from
+// asking for absurd allocations.
+const (
+	maxLayers    = 256
+	maxWidth     = 1 << 14
+	maxImageSize = 4096
+	maxContext   = 1 << 14
+	maxVocab     = 1 << 22
+	maxMLPRatio  = 64
+)
+
 func (c *Config) validate() error {
 	v, t := c.Vision, c.Text
 	checks := []struct {
@@ -183,6 +194,11 @@ func (c *Config) validate() error {
 			"model_cfg.text_cfg: width, heads, context_length and vocab_size must be positive"},
 		{t.Width%max(t.Heads, 1) != 0, fmt.Sprintf("model_cfg.text_cfg.width %d is not a multiple of heads %d", t.Width, t.Heads)},
 		{t.MLPWidth() <= 0, "model_cfg.text_cfg.mlp_ratio must be positive"},
+		{v.Layers > maxLayers || t.Layers > maxLayers || v.Width > maxWidth || t.Width > maxWidth ||
+			v.ImageSize > maxImageSize || t.ContextLength > maxContext || t.VocabSize > maxVocab ||
+			c.EmbedDim > maxWidth || v.MLPRatio > maxMLPRatio || t.MLPRatio > maxMLPRatio,
+			fmt.Sprintf("sizes beyond the supported limits (layers %d, widths %d, image %d, context %d, vocabulary %d, mlp_ratio %d, embed_dim %d)",
+				maxLayers, maxWidth, maxImageSize, maxContext, maxVocab, maxMLPRatio, maxWidth)},
 		{c.Preprocess.ImageSize != v.ImageSize, fmt.Sprintf("preprocess_cfg.image_size %d differs from model_cfg.vision_cfg.image_size %d", c.Preprocess.ImageSize, v.ImageSize)},
 	}
 	for _, ch := range checks {

@@ -92,6 +92,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"head width", cfg("", `, "head_width": 48`, "", ""), "width 64 is not a multiple of head_width 48"},
 		{"text heads", cfg("", "", `, "heads": 3`, ""), "model_cfg.text_cfg.width 64 is not a multiple of heads 3"},
 		{"fractional layers", cfg("", `, "layers": 2.5`, "", ""), "model_cfg.vision_cfg.layers = 2.5 is not an integer"},
+		{"absurd layers", cfg("", `, "layers": 100000000`, "", ""), "beyond the supported limits"},
+		{"absurd vocab", cfg("", "", `, "vocab_size": 1e9`, ""), "beyond the supported limits"},
 		{"no embed_dim", `{"model_cfg": {"vision_cfg": {}, "text_cfg": {}}}`, "model_cfg.embed_dim is missing"},
 		{"no text_cfg", `{"model_cfg": {"embed_dim": 4, "vision_cfg": {}}}`, "model_cfg.text_cfg is missing"},
 		{"unknown top", `{"model_cfg": {"embed_dim": 4, "vision_cfg": {}, "text_cfg": {}}, "extra": 1}`, "unknown field extra"},

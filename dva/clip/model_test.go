@@ -337,3 +337,34 @@ func TestEncodeErrors(t *testing.T) {
 		t.Errorf("EncodeTexts(nil) = %v, %v; want empty", out, err)
 	}
 }
+
+// TestCancelBetweenLayers cancels the context while the first block's output is traced: the
+// forward pass must stop before the next layer and return the context's error.
+func TestCancelBetweenLayers(t *testing.T) {
+	m := loadTiny(t)
+	for _, tower := range []string{"image", "text"} {
+		t.Run(tower, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stages []string
+			ctx = WithTrace(ctx, func(stage string, x []float32, rows, width int) {
+				stages = append(stages, stage)
+				if stage == "block0" {
+					cancel()
+				}
+			})
+			var err error
+			if tower == "image" {
+				_, err = m.EncodeImages(ctx, syntheticImage(m.Config.Vision.ImageSize), 1, 1)
+			} else {
+				_, err = m.EncodeTexts(ctx, [][]int32{loadExpected(t).Captions[0].TokenIDs}, 1)
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Encode (cancelled after block0) = %v, want context.Canceled", err)
+			}
+			if last := stages[len(stages)-1]; last != "block0" {
+				t.Errorf("stages traced %v: ran past block0 after cancellation", stages)
+			}
+		})
+	}
+}
