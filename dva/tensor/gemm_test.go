@@ -63,23 +63,28 @@ var shapes = []struct{ m, n, k int }{
 	{197, 768, 768}, {77, 3072, 512}, {197, 768, 3072},
 }
 
-func withKernel(t *testing.T, asm bool, fn func(t *testing.T)) {
-	if asm && !useAsm {
-		t.Skip("no assembly micro-kernel on this CPU/architecture")
+// kernels are the micro-kernel variants a test runs through.
+var kernels = []struct {
+	name        string
+	asm, avx512 bool
+}{{"avx512", true, true}, {"avx2", true, false}, {"go", false, false}}
+
+// withKernel runs fn with the given micro-kernel selected, skipping variants this CPU or
+// architecture lacks.
+func withKernel(t *testing.T, asm, avx512 bool, fn func(t *testing.T)) {
+	if (asm && !useAsm) || (avx512 && !useAVX512) {
+		t.Skip("this CPU/architecture has no such micro-kernel")
 	}
-	saved := useAsm
-	useAsm = asm
-	defer func() { useAsm = saved }()
+	savedAsm, saved512 := useAsm, useAVX512
+	useAsm, useAVX512 = asm, avx512
+	defer func() { useAsm, useAVX512 = savedAsm, saved512 }()
 	fn(t)
 }
 
 func TestMatMul(t *testing.T) {
-	for _, kern := range []struct {
-		name string
-		asm  bool
-	}{{"asm", true}, {"go", false}} {
+	for _, kern := range kernels {
 		t.Run(kern.name, func(t *testing.T) {
-			withKernel(t, kern.asm, func(t *testing.T) {
+			withKernel(t, kern.asm, kern.avx512, func(t *testing.T) {
 				r := rand.New(rand.NewPCG(1, 2))
 				for _, s := range shapes {
 					for _, threads := range []int{1, 3} {

@@ -2,8 +2,11 @@
 
 package tensor
 
-// useAsm is false: this architecture has no assembly micro-kernel.
-var useAsm = false
+// useAsm and useAVX512 are false: this architecture has no assembly micro-kernel.
+var (
+	useAsm    = false
+	useAVX512 = false
+)
 
 // kernel adds the 6×16 product of a packed A panel and a packed B panel to c (row stride ldc).
 func kernel(k int, a, b, c []float32, ldc int) {

@@ -107,7 +107,7 @@ func TestVectorOps(t *testing.T) {
 		asm  bool
 	}{{"asm", true}, {"go", false}} {
 		t.Run(kern.name, func(t *testing.T) {
-			withKernel(t, kern.asm, func(t *testing.T) {
+			withKernel(t, kern.asm, false, func(t *testing.T) {
 				r := rand.New(rand.NewPCG(11, 12))
 				for _, n := range []int{1, 7, 8, 9, 31, 197, 1000} {
 					x := randSlice(r, n)
