@@ -9,10 +9,11 @@ LDFLAGS := -ldflags='-extldflags=-Wl,-z,noexecstack'
 export GOFLAGS ?= -buildvcs=false
 
 # Fyne (cgo + OpenGL/X11 headers), Xvfb and ImageMagick for the window test, Chromium and
-# Node for the browser test.
+# Node for the browser test (node and npm from apt only when neither is on the PATH: a
+# NodeSource nodejs already carries npm and conflicts with Debian's npm package).
 APT_PKGS := gcc pkg-config libgl1-mesa-dev libxcursor-dev libxrandr-dev libxinerama-dev \
             libxi-dev libxxf86vm-dev libxkbcommon-dev libwayland-dev xvfb x11-utils \
-            imagemagick chromium nodejs npm ca-certificates git
+            imagemagick chromium ca-certificates git
 # Only for `make bench-dva`: the PyTorch reference.
 BENCH_APT_PKGS := python3 python3-torch python3-numpy python3-pil python3-regex
 
@@ -46,6 +47,8 @@ check-go:
 
 apt:
 	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing apt packages:" $$missing; \
 	  $(SUDO) apt-get update -qq && \
