@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gata-contrib/gata/dva/models"
 )
 
 // SettingKind tells a UI which control to draw.
@@ -47,6 +49,7 @@ const (
 	SettingTheme       = "ui.theme"
 	SettingLogLevel    = "log.level"
 	SettingSharePaused = "share.paused"
+	SettingModel       = "validate.model"
 )
 
 // DefaultWebAddr is where the local web UI listens unless told otherwise.
@@ -63,6 +66,8 @@ func settingSpecs() []SettingSpec {
 			Help: "Colours of the window and the web UI."},
 		{Key: SettingLogLevel, Label: "Log level", Kind: KindChoice, Choices: []string{"debug", "info", "warn", "error"}, Default: "info",
 			Help: "How much the app writes to its log file and the terminal."},
+		{Key: SettingModel, Label: "Validation model", Kind: KindText, Default: models.DefaultModel,
+			Help: "The CLIP model that scores pairs: a known model's name (" + models.DefaultModel + ") or the path of a model folder with open_clip_config.json and its weights."},
 		{Key: SettingSharePaused, Label: "Pause sharing", Kind: KindBool, Default: "false",
 			Help: "Stop donating GPU time until you turn this off again."},
 	}

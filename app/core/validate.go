@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/gata-contrib/gata/dva"
@@ -125,10 +126,88 @@ func (c *Core) VerifyModel(name string) (JobInfo, error) {
 		}})
 }
 
-// engine returns the loaded engine for a model name or folder, loading it on first use.
+// checkModelSetting accepts a known model's name or an existing model folder.
+func (c *Core) checkModelSetting(v string) error {
+	if v == "" {
+		return errors.New("name a model or a model folder")
+	}
+	if c.opts.Models == nil {
+		return nil
+	}
+	if _, err := c.opts.Models.Spec(v); err == nil {
+		return nil
+	}
+	if _, err := c.opts.Models.Resolve(v); err != nil {
+		if errors.Is(err, models.ErrNotDownloaded) {
+			return nil
+		}
+		if !strings.ContainsAny(v, `/\`) {
+			return fmt.Errorf("%q is neither a known model nor a model folder", v)
+		}
+		return err
+	}
+	return nil
+}
+
+// modelName is the model a request names, or the one the Validate setting chose.
+func (c *Core) modelName(ctx context.Context, model string) (string, error) {
+	if model != "" {
+		return model, nil
+	}
+	return c.SettingValue(ctx, SettingModel)
+}
+
+// ValidateState is what the Validate screens show above the scoring form.
+type ValidateState struct {
+	Model   string        `json:"model"`             // the chosen model: a name or a folder
+	Known   *ModelStatus  `json:"known,omitempty"`   // the chosen model when it is a known one
+	Ready   bool          `json:"ready"`             // it can score now
+	Problem string        `json:"problem,omitempty"` // why it cannot, for people
+	Loaded  bool          `json:"loaded"`            // it is in memory already
+	Models  []ModelStatus `json:"models"`            // every known model
+}
+
+// ValidateState reports the chosen model, whether it is downloaded and loaded, and the
+// known models with their download state.
+func (c *Core) ValidateState(ctx context.Context) (ValidateState, error) {
+	var st ValidateState
+	all, err := c.Models(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Models = all
+	if st.Model, err = c.modelName(ctx, ""); err != nil {
+		return st, err
+	}
+	for i := range all {
+		if all[i].Spec.Name == st.Model {
+			st.Known = &all[i]
+		}
+	}
+	dir, err := c.opts.Models.Resolve(st.Model)
+	if err != nil {
+		st.Problem = err.Error()
+		if errors.Is(err, models.ErrNotDownloaded) && st.Known != nil {
+			st.Problem = st.Known.Spec.Title + " is not downloaded yet."
+		}
+		return st, nil
+	}
+	st.Ready = true
+	c.engines.mu.Lock()
+	_, st.Loaded = c.engines.loaded[dir]
+	c.engines.mu.Unlock()
+	return st, nil
+}
+
+// engine returns the loaded engine for a model name or folder (empty: the one the Validate
+// setting chose), loading it on first use.
 func (c *Core) engine(ctx context.Context, model string) (Engine, error) {
 	if c.opts.Models == nil || c.opts.LoadEngine == nil {
 		return nil, errNoValidate
+	}
+	model, err := c.modelName(ctx, model)
+	if err != nil {
+		return nil, err
 	}
 	dir, err := c.opts.Models.Resolve(model)
 	if err != nil {
@@ -163,7 +242,7 @@ func (c *Core) closeEngines() error {
 }
 
 // EmbedRequest asks for embeddings of images and texts with one model (a name or a folder;
-// empty: the default model).
+// empty: the model the Validate setting chose).
 type EmbedRequest struct {
 	Model  string
 	Images []dva.Image
@@ -208,6 +287,10 @@ func (c *Core) Embed(ctx context.Context, req EmbedRequest) (*EmbedResult, error
 	return res, nil
 }
 
+// MaxImageBytes is the largest image file the Validate screens take (the decoder also caps
+// the decoded size, against decompression bombs).
+const MaxImageBytes = 50 << 20
+
 // ScoreRequest is one image and a caption to score.
 type ScoreRequest struct {
 	Model   string `json:"model"`
@@ -229,6 +312,9 @@ type ScoreResult struct {
 func (c *Core) ScorePair(ctx context.Context, req ScoreRequest) (*ScoreResult, error) {
 	if len(req.Image) == 0 {
 		return nil, errors.New("no image given")
+	}
+	if len(req.Image) > MaxImageBytes {
+		return nil, fmt.Errorf("image %s is %d MB; the limit is %d MB", req.Name, len(req.Image)>>20, MaxImageBytes>>20)
 	}
 	if req.Name == "" {
 		req.Name = "image"

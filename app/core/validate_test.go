@@ -106,3 +106,64 @@ func TestPullModelNeedsTheLicence(t *testing.T) {
 		t.Error("AcceptModelLicense(unknown) succeeded")
 	}
 }
+
+func TestValidateStateFollowsTheModelSetting(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newTestCore(t)
+	loads := withValidate(t, c, nil)
+	dir := dvatest.ClipDir(t)
+
+	st, err := c.ValidateState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Model != models.DefaultModel || st.Ready || st.Known == nil || st.Known.Downloaded || !strings.Contains(st.Problem, "not downloaded") {
+		t.Errorf("ValidateState() before any download = %+v, want the default model, not ready, not downloaded", st)
+	}
+	if len(st.Models) == 0 {
+		t.Error("ValidateState() lists no known models")
+	}
+
+	for _, bad := range []string{"", "no-such-model", filepath.Join(t.TempDir(), "missing")} {
+		if _, err := c.UpdateSettings(ctx, map[string]string{SettingModel: bad}); err == nil {
+			t.Errorf("UpdateSettings(%s=%q) succeeded, want it refused", SettingModel, bad)
+		}
+	}
+	if _, err := c.UpdateSettings(ctx, map[string]string{SettingModel: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "open_clip_config.json") {
+		t.Errorf("UpdateSettings(empty folder) = %v, want an error naming the missing config", err)
+	}
+	// A known model that is not downloaded yet may be chosen: the screen then offers the download.
+	if _, err := c.UpdateSettings(ctx, map[string]string{SettingModel: models.DefaultModel}); err != nil {
+		t.Errorf("UpdateSettings(default model) = %v", err)
+	}
+	if _, err := c.UpdateSettings(ctx, map[string]string{SettingModel: dir}); err != nil {
+		t.Fatalf("UpdateSettings(model folder) = %v", err)
+	}
+
+	st, err = c.ValidateState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Model != dir || !st.Ready || st.Known != nil || st.Loaded || st.Problem != "" {
+		t.Errorf("ValidateState() with a model folder = %+v, want ready, not loaded yet", st)
+	}
+	img, err := os.ReadFile(filepath.Join(dir, "coffee.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.ScorePair(ctx, ScoreRequest{Name: "coffee.jpg", Image: img, Caption: "a cup of coffee"})
+	if err != nil {
+		t.Fatalf("ScorePair with the chosen model: %v", err)
+	}
+	if res.Model.Dir != dir || *loads != 1 {
+		t.Errorf("ScorePair used %q (%d loads), want the chosen folder %q loaded once", res.Model.Dir, *loads, dir)
+	}
+	if st, _ := c.ValidateState(ctx); !st.Loaded {
+		t.Error("ValidateState().Loaded = false after scoring")
+	}
+
+	huge := make([]byte, MaxImageBytes+1)
+	if _, err := c.ScorePair(ctx, ScoreRequest{Name: "huge.jpg", Image: huge, Caption: "x"}); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("ScorePair(%d bytes) = %v, want the size limit", len(huge), err)
+	}
+}
