@@ -59,8 +59,52 @@ func checkClose(t *testing.T, call string, got []float32, want, mag []float64) {
 var shapes = []struct{ m, n, k int }{
 	{1, 1, 1}, {1, 16, 1}, {3, 17, 5}, {6, 16, 4}, {7, 33, 17}, {17, 17, 17},
 	{64, 64, 64}, {77, 512, 64}, {1, 512, 768}, {2, 768, 3},
-	{197, 64, 197}, {197, 197, 64}, {145, 40, 300}, {300, 3, 257},
+	{197, 64, 197}, {197, 197, 64}, {145, 40, 300}, {300, 3, 257}, {300, 40, 600},
 	{197, 768, 768}, {77, 3072, 512}, {197, 768, 3072},
+}
+
+// bigGemm is the size (m·n·k) above which a shape runs only without the race detector:
+// {300, 40, 600} already crosses every cache-block boundary, and the race detector makes the
+// ViT-sized shapes take minutes.
+const bigGemm = 10_000_000
+
+// gemmCase is one shape's operands and float64 references, computed once for every kernel
+// and thread count.
+type gemmCase struct {
+	m, n, k         int
+	a, w, wt, bias  []float32
+	want, mag       []float64 // a·wᵀ + bias
+	wantNoB, magNoB []float64 // a·wᵀ
+	wantRes, magRes []float64 // a + a·wᵀ + bias (square shapes)
+}
+
+func gemmCases(t *testing.T) []gemmCase {
+	r := rand.New(rand.NewPCG(1, 2))
+	var out []gemmCase
+	for _, s := range shapes {
+		if raceEnabled && s.m*s.n*s.k > bigGemm {
+			t.Logf("%dx%dx%d: run without -race only", s.m, s.n, s.k)
+			continue
+		}
+		c := gemmCase{m: s.m, n: s.n, k: s.k, a: randSlice(r, s.m*s.k), w: randSlice(r, s.n*s.k), bias: randSlice(r, s.n)}
+		c.wt = make([]float32, s.k*s.n)
+		for j := 0; j < s.n; j++ {
+			for kk := 0; kk < s.k; kk++ {
+				c.wt[kk*s.n+j] = c.w[j*s.k+kk]
+			}
+		}
+		c.want, c.mag = refMatMul(c.a, s.m, s.k, c.w, s.n, c.bias)
+		c.wantNoB, c.magNoB = refMatMul(c.a, s.m, s.k, c.w, s.n, nil)
+		if s.n == s.k {
+			c.wantRes, c.magRes = make([]float64, len(c.want)), make([]float64, len(c.mag))
+			for i := range c.want {
+				c.wantRes[i] = c.want[i] + float64(c.a[i])
+				c.magRes[i] = c.mag[i] + math.Abs(float64(c.a[i]))
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // kernels are the micro-kernel variants a test runs through.
@@ -82,41 +126,27 @@ func withKernel(t *testing.T, asm, avx512 bool, fn func(t *testing.T)) {
 }
 
 func TestMatMul(t *testing.T) {
+	cases := gemmCases(t)
 	for _, kern := range kernels {
 		t.Run(kern.name, func(t *testing.T) {
 			withKernel(t, kern.asm, kern.avx512, func(t *testing.T) {
-				r := rand.New(rand.NewPCG(1, 2))
-				for _, s := range shapes {
+				for _, c := range cases {
 					for _, threads := range []int{1, 3} {
-						name := fmt.Sprintf("%dx%dx%d/threads=%d", s.m, s.n, s.k, threads)
+						name := fmt.Sprintf("%dx%dx%d/threads=%d", c.m, c.n, c.k, threads)
 						t.Run(name, func(t *testing.T) {
-							a, w, bias := randSlice(r, s.m*s.k), randSlice(r, s.n*s.k), randSlice(r, s.n)
-							want, mag := refMatMul(a, s.m, s.k, w, s.n, bias)
-							got := make([]float32, s.m*s.n)
-							MatMul(got, a, s.m, PackT(w, s.n, s.k), bias, None, threads)
-							checkClose(t, "MatMul(PackT)", got, want, mag)
+							got := make([]float32, c.m*c.n)
+							MatMul(got, c.a, c.m, PackT(c.w, c.n, c.k), c.bias, None, threads)
+							checkClose(t, "MatMul(PackT)", got, c.want, c.mag)
 
 							// The same product through Pack of the transposed weight and no bias.
-							wt := make([]float32, s.k*s.n)
-							for j := 0; j < s.n; j++ {
-								for kk := 0; kk < s.k; kk++ {
-									wt[kk*s.n+j] = w[j*s.k+kk]
-								}
-							}
-							want, mag = refMatMul(a, s.m, s.k, w, s.n, nil)
-							MatMul(got, a, s.m, Pack(wt, s.k, s.n), nil, None, threads)
-							checkClose(t, "MatMul(Pack)", got, want, mag)
+							MatMul(got, c.a, c.m, Pack(c.wt, c.k, c.n), nil, None, threads)
+							checkClose(t, "MatMul(Pack)", got, c.wantNoB, c.magNoB)
 
 							// MatMulAdd onto a copy of a: only when square, as a residual.
-							if s.n == s.k {
-								res := append([]float32(nil), a...)
-								want, mag = refMatMul(a, s.m, s.k, w, s.n, bias)
-								for i := range want {
-									want[i] += float64(a[i])
-									mag[i] += math.Abs(float64(a[i]))
-								}
-								MatMulAdd(res, a, s.m, PackT(w, s.n, s.k), bias, threads)
-								checkClose(t, "MatMulAdd", res, want, mag)
+							if c.n == c.k {
+								res := append([]float32(nil), c.a...)
+								MatMulAdd(res, c.a, c.m, PackT(c.w, c.n, c.k), c.bias, threads)
+								checkClose(t, "MatMulAdd", res, c.wantRes, c.magRes)
 							}
 						})
 					}
