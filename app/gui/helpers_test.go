@@ -16,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/dva/models"
 	"github.com/gata-contrib/gata/storage"
 )
 
@@ -47,7 +48,10 @@ func newTestEnvWrapped(t *testing.T, opts Options, wrap func(*core.Core) Core) *
 	}
 	lv := new(slog.LevelVar)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := core.New(core.Options{Version: "test", DataDir: dir, Store: st, LogLevel: lv, Logger: log})
+	// The real model store on an empty models folder: the Validate page shows the default
+	// model as not downloaded (nothing here downloads it).
+	ms := models.NewStore(filepath.Join(dir, "models"), models.Options{})
+	c, err := core.New(core.Options{Version: "test", DataDir: dir, Store: st, LogLevel: lv, Logger: log, Models: ms})
 	if err != nil {
 		t.Fatal(err)
 	}

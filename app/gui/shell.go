@@ -27,6 +27,7 @@ import (
 // Core is what the window needs from the service layer; *core.Core satisfies it.
 type Core interface {
 	settings.Core
+	validate.Core
 	Sections() []core.Section
 	WaitEvents(ctx context.Context, after int64) ([]core.Event, bool, error)
 	LastEventID() int64
@@ -58,6 +59,7 @@ type Shell struct {
 	nav      map[string]*widget.Button
 	current  string
 	settings *settings.Screen
+	validate *validate.Screen
 
 	webURL   string
 	webText  *widget.Label
@@ -126,6 +128,9 @@ func newShell(ctx context.Context, a fyne.App, c Core, opts Options, do func(fun
 // Window is the main window.
 func (s *Shell) Window() fyne.Window { return s.w }
 
+// Validate is the Validate page.
+func (s *Shell) Validate() *validate.Screen { return s.validate }
+
 // Settings is the Settings page.
 func (s *Shell) Settings() *settings.Screen { return s.settings }
 
@@ -143,6 +148,9 @@ func (s *Shell) Close() {
 	s.stopped.Store(true)
 	s.stop()
 	s.wg.Wait()
+	if s.validate != nil {
+		s.validate.Close()
+	}
 }
 
 func (s *Shell) build() fyne.CanvasObject {
@@ -154,7 +162,8 @@ func (s *Shell) build() fyne.CanvasObject {
 		case "chat":
 			page = chat.New(sec)
 		case "validate":
-			page = validate.New(sec)
+			s.validate = validate.New(s.ctx, sec, s.c, s.w, s.ui)
+			page = s.validate.Content()
 		case "share":
 			page = share.New(sec)
 		case "submit":
@@ -284,6 +293,7 @@ func (s *Shell) follow(after int64) {
 
 func (s *Shell) reload() {
 	s.settings.Reload()
+	s.validate.Reload()
 	if all, err := s.c.Settings(s.ctx); err == nil {
 		s.applySettings(all)
 	}
@@ -294,10 +304,12 @@ func (s *Shell) apply(e core.Event) {
 	case core.EventJob:
 		if j, ok := e.Data.(core.JobInfo); ok {
 			s.settings.ApplyJob(j)
+			s.validate.ApplyJob(j)
 		}
 	case core.EventSettings:
 		if list, ok := e.Data.([]core.Setting); ok {
 			s.settings.ApplySettings(list)
+			s.validate.ApplySettings(list)
 			s.applySettings(list)
 		}
 	}

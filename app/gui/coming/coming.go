@@ -11,6 +11,12 @@ import (
 	"github.com/gata-contrib/gata/app/core"
 )
 
+// Notes above the list of what is coming.
+const (
+	NoteNew     = "This section is being built. It will offer:"
+	NotePartial = "Still to come in this section:"
+)
+
 // View returns the page for one section.
 func View(sec core.Section) fyne.CanvasObject {
 	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
@@ -19,17 +25,22 @@ func View(sec core.Section) fyne.CanvasObject {
 
 	items := []fyne.CanvasObject{title, summary}
 	if len(sec.Coming) > 0 {
-		var list []widget.RichTextSegment
-		for _, c := range sec.Coming {
-			list = append(list, &widget.ParagraphSegment{Texts: []widget.RichTextSegment{
-				&widget.TextSegment{Text: c, Style: widget.RichTextStyleInline},
-			}})
-		}
-		coming := widget.NewRichText(&widget.ListSegment{Items: list})
-		coming.Wrapping = fyne.TextWrapWord
-		note := widget.NewLabelWithStyle("This section is being built. It will offer:", fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
-		items = append(items, widget.NewCard("", "", container.NewVBox(
-			container.NewHBox(widget.NewIcon(theme.InfoIcon()), note), coming)))
+		items = append(items, Card(NoteNew, sec.Coming))
 	}
 	return container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
+}
+
+// Card is a card with a note and the bulleted list of what is coming.
+func Card(note string, coming []string) fyne.CanvasObject {
+	var list []widget.RichTextSegment
+	for _, c := range coming {
+		list = append(list, &widget.ParagraphSegment{Texts: []widget.RichTextSegment{
+			&widget.TextSegment{Text: c, Style: widget.RichTextStyleInline},
+		}})
+	}
+	text := widget.NewRichText(&widget.ListSegment{Items: list})
+	text.Wrapping = fyne.TextWrapWord
+	head := widget.NewLabelWithStyle(note, fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
+	return widget.NewCard("", "", container.NewVBox(
+		container.NewHBox(widget.NewIcon(theme.InfoIcon()), head), text))
 }
