@@ -34,7 +34,8 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Error: msg})
 }
 
-// fail maps a core error to a status: bad values 400, unknown jobs 404, shutdown 503.
+// fail maps a core error to a status: bad values 400, unknown jobs 404, a licence not
+// accepted yet 409, shutdown 503.
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *core.FieldError
 	switch {
@@ -42,6 +43,8 @@ func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: fe.Reason, Field: fe.Key})
 	case errors.Is(err, core.ErrNoJob):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, core.ErrLicenseNotAccepted):
+		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, core.ErrShuttingDown):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:

@@ -23,6 +23,7 @@ func parseTemplates() (*template.Template, error) {
 		"clock":   func(t time.Time) string { return t.Local().Format("15:04:05") },
 		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"seconds": seconds,
+		"bytes":   byteSize,
 	}).ParseFS(assets.Web, "web/templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse web UI templates: %w", err)
@@ -62,6 +63,21 @@ func seconds(s float64) string {
 	return fmt.Sprintf("%d min %d s", int(d.Minutes()), int(d.Seconds())%60)
 }
 
+// byteSize formats a byte count for people ("512 B", "12.5 MB", "1.2 GB").
+func byteSize(n int64) string {
+	if n < 1<<10 {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, units := float64(n)/(1<<10), "KB"
+	for _, u := range []string{"MB", "GB", "TB"} {
+		if f < 1<<10 {
+			break
+		}
+		f, units = f/(1<<10), u
+	}
+	return fmt.Sprintf("%.1f %s", f, units)
+}
+
 // render executes a partial into a buffer first, so a template error is a clean 500.
 func (h *handlers) render(w http.ResponseWriter, r *http.Request, name string, data any) {
 	var b bytes.Buffer
@@ -82,6 +98,7 @@ type sectionPage struct {
 	core.Section
 	Settings []core.Setting // the settings section only
 	Jobs     []core.JobInfo // the settings section only
+	Validate *validatePage  // the validate section only
 	Info     core.Info
 }
 
@@ -99,6 +116,9 @@ func (h *handlers) uiSection(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			p.Jobs = h.core.ListJobs()
+		}
+		if id == "validate" {
+			p.Validate = h.validatePage(r)
 		}
 		h.render(w, r, "section", p)
 		return

@@ -2,31 +2,43 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
 	"log/slog"
+	"math"
 	"math/big"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/dva"
+	"github.com/gata-contrib/gata/dva/clip"
+	"github.com/gata-contrib/gata/dva/cpu"
+	"github.com/gata-contrib/gata/dva/dvatest"
+	"github.com/gata-contrib/gata/dva/models"
 	"github.com/gata-contrib/gata/storage"
 )
 
@@ -37,12 +49,22 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // newTestCore builds a core on a real SQLite file and serves its job registry until the test ends.
 func newTestCore(t *testing.T) *core.Core {
 	t.Helper()
+	return newTestCoreWith(t, nil)
+}
+
+// newTestCoreWith is newTestCore with options changed by edit (may be nil) before the core is built.
+func newTestCoreWith(t *testing.T, edit func(*core.Options)) *core.Core {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := storage.Open(context.Background(), filepath.Join(dir, storage.DBName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := core.New(core.Options{Version: "test", DataDir: dir, Store: st, LogLevel: new(slog.LevelVar), Logger: quiet})
+	opts := core.Options{Version: "test", DataDir: dir, Store: st, LogLevel: new(slog.LevelVar), Logger: quiet}
+	if edit != nil {
+		edit(&opts)
+	}
+	c, err := core.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +76,7 @@ func newTestCore(t *testing.T) *core.Core {
 		if err := <-done; err != nil {
 			t.Errorf("Jobs.Serve returned %v", err)
 		}
+		c.Close()
 		st.Close()
 	})
 	return c
@@ -62,7 +85,12 @@ func newTestCore(t *testing.T) *core.Core {
 // newTestServer serves the web UI of a fresh core on an httptest server (127.0.0.1:port).
 func newTestServer(t *testing.T, opts Options) (*Server, *httptest.Server, *core.Core) {
 	t.Helper()
-	c := newTestCore(t)
+	return serveCore(t, newTestCore(t), opts)
+}
+
+// serveCore serves the web UI of c on an httptest server.
+func serveCore(t *testing.T, c *core.Core, opts Options) (*Server, *httptest.Server, *core.Core) {
+	t.Helper()
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
@@ -327,6 +355,10 @@ func TestBrowserSession(t *testing.T) {
 		{"POST with a forged CSRF token", "POST", "/api/jobs/check", map[string]string{"Cookie": cookie, "X-CSRF-Token": "forged"}, 403},
 		{"POST with the CSRF token", "POST", "/api/jobs/check", map[string]string{"Cookie": cookie, "X-CSRF-Token": sess.CSRF}, 202},
 		{"PATCH without CSRF token", "PATCH", "/api/settings", map[string]string{"Cookie": cookie}, 403},
+		{"score without CSRF token", "POST", "/api/validate/score", map[string]string{"Cookie": cookie}, 403},
+		{"licence without CSRF token", "POST", "/api/models/dfn2b-vit-b-16/license", map[string]string{"Cookie": cookie}, 403},
+		{"download without CSRF token", "POST", "/api/models/dfn2b-vit-b-16/pull", map[string]string{"Cookie": cookie}, 403},
+		{"verify without CSRF token", "POST", "/api/models/dfn2b-vit-b-16/verify", map[string]string{"Cookie": cookie}, 403},
 		{"unknown cookie value", "GET", "/api/info", map[string]string{"Cookie": ck.Name + "=" + strings.Repeat("a", 64)}, 401},
 		{"CSRF token is not a key", "GET", "/api/info", map[string]string{"X-API-Key": sess.CSRF}, 401},
 	}
@@ -948,5 +980,313 @@ func TestServeReportsListenErrors(t *testing.T) {
 	case <-s.Ready():
 		t.Error("Ready closed though the server never listened")
 	default:
+	}
+}
+
+// newValidateCore is a test core with the Validate section: a model store in its data
+// folder that knows specs (nil: the built-in registry) and the CPU engine.
+func newValidateCore(t *testing.T, specs []models.Spec) *core.Core {
+	t.Helper()
+	return newTestCoreWith(t, func(o *core.Options) {
+		o.Models = models.NewStore(filepath.Join(o.DataDir, "models"), models.Options{Specs: specs, RetryWait: time.Millisecond})
+		o.LoadEngine = func(ctx context.Context, dir string) (core.Engine, error) {
+			m, err := clip.LoadModel(dir)
+			if err != nil {
+				return nil, err
+			}
+			return dva.NewEngine(m.Config, cpu.New(m, runtime.GOMAXPROCS(0)), dva.EngineOptions{ModelDir: dir})
+		}
+	})
+}
+
+// part is one field of a multipart request; a file when filename is set.
+type part struct {
+	name, filename string
+	data           []byte
+}
+
+// postForm sends parts as multipart/form-data with the API key.
+func postForm(t *testing.T, url string, parts ...part) reply {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for _, p := range parts {
+		var w io.Writer
+		var err error
+		if p.filename != "" {
+			w, err = mw.CreateFormFile(p.name, p.filename)
+		} else {
+			w, err = mw.CreateFormField(p.name)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(p.data)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return call(t, "POST", url, b.String(), withKey(map[string]string{"Content-Type": mw.FormDataContentType()}))
+}
+
+// errorLine returns the error message of an error reply and checks that it is one line.
+func errorLine(t *testing.T, r reply) string {
+	t.Helper()
+	var e apiError
+	r.json(t, &e)
+	if e.Error == "" || strings.ContainsAny(e.Error, "\r\n") {
+		t.Errorf("error body %q: want a one-line error", r.body)
+	}
+	return e.Error
+}
+
+func patchSetting(t *testing.T, base, key, value string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{key: value})
+	if r := call(t, "PATCH", base+"/api/settings", string(body), withKey(nil)); r.status != 200 {
+		t.Fatalf("PATCH %s=%q = %d %s", key, value, r.status, r.body)
+	}
+}
+
+func TestScoreThroughTheAPI(t *testing.T) {
+	ctx := context.Background()
+	c := newValidateCore(t, nil)
+	_, ts, _ := serveCore(t, c, Options{})
+	dir := dvatest.ClipDir(t)
+	img, err := os.ReadFile(filepath.Join(dir, "coffee.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const caption = "a cup of coffee on a saucer, seen from above"
+
+	patchSetting(t, ts.URL, core.SettingModel, dir)
+	var st core.ValidateState
+	call(t, "GET", ts.URL+"/api/validate", "", withKey(nil)).json(t, &st)
+	if st.Model != dir || !st.Ready || st.Loaded || st.Known != nil || st.Problem != "" {
+		t.Errorf("GET /api/validate with a model folder = %+v, want it ready, not loaded", st)
+	}
+
+	r := postForm(t, ts.URL+"/api/validate/score", part{"image", "coffee.jpg", img}, part{"caption", "", []byte(caption)})
+	if r.status != 200 {
+		t.Fatalf("POST /api/validate/score = %d %s", r.status, r.body)
+	}
+	var got core.ScoreResult
+	r.json(t, &got)
+	want, err := c.ScorePair(ctx, core.ScoreRequest{Name: "coffee.jpg", Image: img, Caption: caption})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(float64(got.Score-want.Score)) > 1e-6 || got.Score == 0 {
+		t.Errorf("POST /api/validate/score = %v, ScorePair = %v; want the same", got.Score, want.Score)
+	}
+	if got.Caption != caption || got.Name != "coffee.jpg" || got.Model.Dir != dir || got.Model.EmbedDim != want.Model.EmbedDim {
+		t.Errorf("score result = %+v, want the caption, the file name and the model folder", got)
+	}
+	call(t, "GET", ts.URL+"/api/validate", "", withKey(nil)).json(t, &st)
+	if !st.Loaded {
+		t.Error("GET /api/validate: Loaded = false after scoring")
+	}
+	card := call(t, "GET", ts.URL+"/ui/validate/model", "", withKey(nil)).body
+	if !strings.Contains(card, `data-loaded="true"`) || !strings.Contains(card, ">"+templateEscape(dir)+"</code>") {
+		t.Errorf("GET /ui/validate/model after scoring does not show the loaded folder:\n%s", card)
+	}
+
+	captionPart := part{"caption", "", []byte(caption)}
+	tests := []struct {
+		name  string
+		send  func() reply
+		want  int
+		words string // the error contains them
+	}{
+		// The core's error for a file it cannot decode is not one a caller can tell
+		// apart from its own failures yet, so it is still answered as one: 500.
+		{"a text file", func() reply {
+			return postForm(t, ts.URL+"/api/validate/score", part{"image", "notes.txt", []byte("these are notes, not a picture")}, captionPart)
+		}, 500, "notes.txt"},
+		{"no image", func() reply { return postForm(t, ts.URL+"/api/validate/score", captionPart) }, 400, "choose an image"},
+		{"an empty file", func() reply {
+			return postForm(t, ts.URL+"/api/validate/score", part{"image", "empty.jpg", nil}, captionPart)
+		}, 400, "choose an image"},
+		{"an image over the limit", func() reply {
+			return postForm(t, ts.URL+"/api/validate/score", part{"image", "huge.jpg", make([]byte, core.MaxImageBytes+1)}, captionPart)
+		}, 413, "huge.jpg is larger than the 50 MB limit"},
+		{"a request over the limit", func() reply {
+			return postForm(t, ts.URL+"/api/validate/score", captionPart, part{"other", "", make([]byte, maxScoreBody)})
+		}, 413, "larger than the 51 MB limit"},
+		{"JSON instead of a form", func() reply {
+			return call(t, "POST", ts.URL+"/api/validate/score", `{"caption":"x"}`, withKey(map[string]string{"Content-Type": "application/json"}))
+		}, 400, "multipart/form-data"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.send()
+			if r.status != tt.want {
+				t.Errorf("status = %d %s, want %d", r.status, r.body, tt.want)
+			}
+			if msg := errorLine(t, r); !strings.Contains(msg, tt.words) {
+				t.Errorf("error %q does not say %q", msg, tt.words)
+			}
+		})
+	}
+}
+
+// tinySpec describes the test model folder as a known model served by hub, a stand-in
+// for the Hugging Face hub on loopback.
+func tinySpec(t *testing.T, hub string) (models.Spec, string) {
+	t.Helper()
+	dir := dvatest.ClipDir(t)
+	weights, err := os.ReadFile(filepath.Join(dir, models.SafetensorsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := os.ReadFile(filepath.Join(dir, models.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(weights)
+	return models.Spec{Name: "tiny-clip", Title: "Tiny CLIP", URL: hub + "/tiny/resolve/main/" + models.SafetensorsFile,
+		File: models.SafetensorsFile, Size: int64(len(weights)), SHA256: hex.EncodeToString(sum[:]), Config: config,
+		License: models.License{Name: "Test Licence", URL: "https://example.org/licence"}}, dir
+}
+
+func TestModelDownloadThroughTheAPI(t *testing.T) {
+	ctx := context.Background()
+	var gets atomic.Int32
+	var weights []byte
+	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		http.ServeContent(w, r, models.SafetensorsFile, time.Time{}, bytes.NewReader(weights))
+	}))
+	defer hub.Close()
+	sp, dir := tinySpec(t, hub.URL)
+	weights, _ = os.ReadFile(filepath.Join(dir, models.SafetensorsFile))
+	c := newValidateCore(t, []models.Spec{sp})
+	_, ts, _ := serveCore(t, c, Options{})
+	patchSetting(t, ts.URL, core.SettingModel, sp.Name)
+
+	section := call(t, "GET", ts.URL+"/ui/section/validate", "", withKey(nil)).body
+	for _, want := range []string{`data-testid="model-card"`, ">Tiny CLIP <code>tiny-clip</code>", `href="https://example.org/licence"`,
+		`data-testid="license-accept"`, "Tiny CLIP is not downloaded yet.", `data-testid="model-pull" disabled`} {
+		if !strings.Contains(section, want) {
+			t.Errorf("Validate section before the download lacks %s:\n%s", want, section)
+		}
+	}
+
+	t.Run("the download waits for the licence", func(t *testing.T) {
+		r := call(t, "POST", ts.URL+"/api/models/tiny-clip/pull", "", withKey(nil))
+		if r.status != 409 {
+			t.Errorf("POST pull before accepting = %d %s, want 409", r.status, r.body)
+		}
+		if msg := errorLine(t, r); !strings.Contains(msg, "licence has not been accepted") || !strings.Contains(msg, "Test Licence") {
+			t.Errorf("pull refused with %q, want it to name the licence", msg)
+		}
+		if n := gets.Load(); n != 0 {
+			t.Errorf("the hub was asked %d times before the licence was accepted", n)
+		}
+		if r := call(t, "POST", ts.URL+"/api/models/nope/license", "", withKey(nil)); r.status < 400 || !strings.Contains(errorLine(t, r), `unknown model "nope"`) {
+			t.Errorf("POST /api/models/nope/license = %d %s, want an error naming the unknown model", r.status, r.body)
+		}
+	})
+
+	r := call(t, "POST", ts.URL+"/api/models/tiny-clip/license", "", withKey(nil))
+	var st core.ValidateState
+	r.json(t, &st)
+	if r.status != 200 || st.Known == nil || !st.Known.LicenseAccepted || st.Ready {
+		t.Fatalf("POST license = %d %+v, want the licence accepted, the model not ready yet", r.status, st)
+	}
+	card := call(t, "GET", ts.URL+"/ui/validate/model", "", withKey(nil)).body
+	if !strings.Contains(card, `data-testid="license-accepted"`) || strings.Contains(card, `data-testid="model-pull" disabled`) {
+		t.Errorf("model card after accepting the licence does not offer the download:\n%s", card)
+	}
+
+	evctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := openStream(t, evctx, ts.URL+"/api/events?since="+strconv.FormatInt(c.LastEventID(), 10), nil)
+	var job core.JobInfo
+	if r := call(t, "POST", ts.URL+"/api/models/tiny-clip/pull", "", withKey(nil)); r.status != 202 {
+		t.Fatalf("POST pull = %d %s", r.status, r.body)
+	} else {
+		r.json(t, &job)
+	}
+	if job.Kind != "model.pull" {
+		t.Errorf("pull job = %+v, want kind model.pull", job)
+	}
+	var last core.JobInfo
+	for !last.State.Ended() {
+		e := nextEvents(t, ch, 1)[0]
+		var j core.JobInfo
+		if e.event == "job" && json.Unmarshal([]byte(e.data), &j) == nil && j.ID == job.ID {
+			last = j
+		}
+	}
+	if last.State != core.JobDone || last.Progress.Unit != "bytes" || last.Progress.Done != sp.Size || last.Progress.Total != sp.Size {
+		t.Errorf("last event of the pull job = %+v, want done with %d of %d bytes", last, sp.Size, sp.Size)
+	}
+	call(t, "GET", ts.URL+"/api/validate", "", withKey(nil)).json(t, &st)
+	if !st.Ready || st.Known == nil || !st.Known.Downloaded {
+		t.Errorf("GET /api/validate after the download = %+v, want it downloaded and ready", st)
+	}
+	card = call(t, "GET", ts.URL+"/ui/validate/model", "", withKey(nil)).body
+	for _, want := range []string{`data-testid="model-verify"`, `data-job-id="` + job.ID + `" data-kind="model.pull" data-state="done"`, "1.2 MB of 1.2 MB"} {
+		if !strings.Contains(card, want) {
+			t.Errorf("model card after the download lacks %s:\n%s", want, card)
+		}
+	}
+
+	if r := call(t, "POST", ts.URL+"/api/models/tiny-clip/verify", "", withKey(nil)); r.status != 202 {
+		t.Fatalf("POST verify = %d %s", r.status, r.body)
+	} else {
+		r.json(t, &job)
+	}
+	if got := waitJob(t, ts.URL, job.ID); got.State != core.JobDone || got.Kind != "model.verify" {
+		t.Errorf("verify job ended as %+v, want done", got)
+	}
+
+	img, err := os.ReadFile(filepath.Join(dir, "coffee.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = postForm(t, ts.URL+"/api/validate/score", part{"image", "coffee.jpg", img}, part{"caption", "", []byte("a cup of coffee")})
+	var got core.ScoreResult
+	r.json(t, &got)
+	want, err := c.ScorePair(ctx, core.ScoreRequest{Model: dir, Image: img, Caption: "a cup of coffee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != 200 || math.Abs(float64(got.Score-want.Score)) > 1e-6 {
+		t.Errorf("score with the downloaded model = %d %v, with the folder it came from = %v; want the same", r.status, got.Score, want.Score)
+	}
+}
+
+func TestValidateSection(t *testing.T) {
+	_, ts, c := serveCore(t, newValidateCore(t, nil), Options{})
+	html := call(t, "GET", ts.URL+"/ui/section/validate", "", withKey(nil)).body
+	for _, want := range []string{
+		`<form id="score-form"`, `type="file" id="score-image" name="image" accept="image/*"`, `name="caption"`,
+		`data-testid="score-submit"`, `data-testid="model-card"`, `href="#/settings"`, `data-testid="coming-list"`,
+		"dfn2b-vit-b-16", `data-testid="license-accept"`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("Validate section lacks %s:\n%s", want, html)
+		}
+	}
+	var coming []string
+	for _, s := range c.Sections() {
+		if s.ID == "validate" {
+			coming = s.Coming
+		}
+	}
+	if got := strings.Count(html, "<li>"); got != len(coming) {
+		t.Errorf("Validate section lists %d coming items, want only the %d still to come", got, len(coming))
+	}
+	if strings.Contains(html, "This part of the app is being built") {
+		t.Error("Validate section still says the whole section is being built")
+	}
+
+	// Without models the card says why, and the page still renders.
+	_, ts, _ = newTestServer(t, Options{})
+	r := call(t, "GET", ts.URL+"/ui/section/validate", "", withKey(nil))
+	if r.status != 200 || !strings.Contains(r.body, "validation is not available") {
+		t.Errorf("Validate section without models = %d, want the card to say validation is unavailable:\n%s", r.status, r.body)
 	}
 }
