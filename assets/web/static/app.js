@@ -12,6 +12,7 @@
     section: '',
     events: null,
     jobsTimer: 0,
+    modelJobs: false, // a model job changed since the last refresh
   };
 
   class APIError extends Error {
@@ -22,15 +23,16 @@
     }
   }
 
-  // request calls the server; unsafe methods carry the session's CSRF token.
-  async function request(method, path, { body, headers = {} } = {}) {
+  // request calls the server; unsafe methods carry the session's CSRF token. A body is
+  // sent as JSON, a form (FormData) as multipart/form-data.
+  async function request(method, path, { body, form, headers = {} } = {}) {
     const h = { Accept: 'application/json, text/html', ...headers };
     if (method !== 'GET' && state.csrf) h['X-CSRF-Token'] = state.csrf;
     if (body !== undefined) h['Content-Type'] = 'application/json';
     const res = await fetch(path, {
       method,
       headers: h,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: form || (body === undefined ? undefined : JSON.stringify(body)),
       credentials: 'same-origin',
       cache: 'no-store',
     });
@@ -262,25 +264,50 @@
     box.innerHTML = await request('GET', '/ui/jobs');
   }
 
+  // bytes formats a byte count as the server does ("512 B", "12.5 MB").
+  function bytes(n) {
+    if (n < 1024) return `${n} B`;
+    let f = n / 1024;
+    let unit = 'KB';
+    for (const u of ['MB', 'GB', 'TB']) {
+      if (f < 1024) break;
+      f /= 1024;
+      unit = u;
+    }
+    return `${f.toFixed(1)} ${unit}`;
+  }
+
   // jobChanged shows a job event: progress in place while the job runs, otherwise the
-  // list is rendered afresh by the server.
+  // lists that show jobs (the settings page's, the model card's) are rendered afresh by
+  // the server.
   function jobChanged(j) {
-    const box = $('#jobs');
-    if (!box) return;
-    const li = box.querySelector(`[data-job-id="${CSS.escape(j.id)}"]`);
+    const li = document.querySelector(`#view [data-job-id="${CSS.escape(j.id)}"]`);
     if (li && li.dataset.state === 'running' && j.state === 'running') {
+      const p = j.progress;
       const bar = $('progress', li);
-      if (bar && j.progress.total > 0) bar.value = Math.round((100 * j.progress.done) / j.progress.total);
+      if (bar && p.total > 0) bar.value = Math.round((100 * p.done) / p.total);
       const msg = $('[data-role="message"]', li);
-      if (msg) msg.textContent = j.progress.message || '';
+      if (msg) msg.textContent = p.message || '';
       const count = $('[data-role="count"]', li);
-      if (count && j.progress.total > 0) {
-        count.textContent = `${j.progress.done} of ${j.progress.total} ${j.progress.unit || ''}`.trim();
+      if (count && p.total > 0) {
+        count.textContent = p.unit === 'bytes'
+          ? `${bytes(p.done)} of ${bytes(p.total)}`
+          : `${p.done} of ${p.total} ${p.unit || ''}`.trim();
       }
+      const pct = $('[data-role="percent"]', li);
+      if (pct && p.total > 0) pct.textContent = `${Math.round((100 * Math.min(p.done, p.total)) / p.total)} %`;
       return;
     }
+    if (j.kind.startsWith('model.')) state.modelJobs = true;
     clearTimeout(state.jobsTimer);
-    state.jobsTimer = setTimeout(() => refreshJobs().catch(showError), 50);
+    state.jobsTimer = setTimeout(() => refreshJobLists().catch(showError), 50);
+  }
+
+  async function refreshJobLists() {
+    const model = state.modelJobs;
+    state.modelJobs = false;
+    await refreshJobs();
+    if (model) await refreshModelCard();
   }
 
   async function startCheck(button) {
@@ -298,6 +325,99 @@
     await request('POST', `/api/jobs/${encodeURIComponent(button.dataset.job)}/cancel`);
   }
 
+  // ---- validate ----
+
+  async function refreshModelCard() {
+    const box = $('#model-box');
+    if (!box) return;
+    box.innerHTML = await request('GET', '/ui/validate/model');
+  }
+
+  const modelPaths = { 'accept-license': 'license', 'pull-model': 'pull', 'verify-model': 'verify' };
+
+  // modelAction accepts a licence, starts a download or a verification; the card is
+  // rendered afresh and then follows the job's events.
+  async function modelAction(button) {
+    const err = $('#model-error');
+    err.hidden = true;
+    button.disabled = true;
+    try {
+      await request('POST', `/api/models/${encodeURIComponent(button.dataset.model)}/${modelPaths[button.dataset.action]}`);
+      await refreshModelCard();
+    } catch (e) {
+      button.disabled = false;
+      if (e.status === 401) return;
+      err.textContent = e.message;
+      err.hidden = false;
+    }
+  }
+
+  function readDataURL(file) {
+    return new Promise((resolve, reject) => {
+      const r = new FileReader();
+      r.onload = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+      r.readAsDataURL(file);
+    });
+  }
+
+  function scoreError(text) {
+    const err = $('#score-error');
+    err.textContent = text;
+    err.hidden = !text;
+    if (text) $('#score-image').setAttribute('aria-invalid', 'true');
+    else $('#score-image').removeAttribute('aria-invalid');
+  }
+
+  async function previewImage(input) {
+    const box = $('#score-preview');
+    const img = $('img', box);
+    scoreError('');
+    const file = input.files[0];
+    box.hidden = true;
+    img.removeAttribute('src');
+    if (!file) return;
+    img.onload = () => { box.hidden = false; };
+    img.onerror = () => { box.hidden = true; };
+    img.src = await readDataURL(file);
+  }
+
+  function modelLabel(m) {
+    return `${m.name || m.dir} (${m.backend}, ${m.embed_dim} dimensions)`;
+  }
+
+  async function scorePair(form) {
+    const button = $('#score-submit');
+    const status = $('#score-status');
+    scoreError('');
+    const file = form.elements.image.files[0];
+    if (!file) {
+      scoreError('Choose an image to score.');
+      return;
+    }
+    button.disabled = true;
+    status.dataset.kind = '';
+    status.textContent = 'Scoring…';
+    try {
+      const res = await request('POST', '/api/validate/score', { form: new FormData(form) });
+      const box = $('#score-result');
+      const img = $('#result-image');
+      img.src = $('#score-preview img').getAttribute('src') || await readDataURL(file);
+      img.alt = res.name;
+      $('[data-testid="result-score"]', box).textContent = res.score.toFixed(3);
+      $('[data-testid="result-caption"]', box).textContent = res.caption || '(no caption)';
+      $('[data-testid="result-model"]', box).textContent = `${res.name}, scored with ${modelLabel(res.model)}`;
+      box.hidden = false;
+      status.textContent = '';
+      await refreshModelCard();
+    } catch (e) {
+      status.textContent = '';
+      if (e.status !== 401) scoreError(e.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   // ---- events ----
 
   function connectEvents() {
@@ -309,6 +429,7 @@
     es.addEventListener('settings', (ev) => {
       const changed = JSON.parse(ev.data) || [];
       for (const s of changed) applySetting(s);
+      if (changed.some((s) => s.key === 'validate.model')) refreshModelCard().catch(showError);
       const form = $('#settings-form');
       if (!form) return;
       // Controls the user is not editing follow changes made elsewhere.
@@ -339,6 +460,9 @@
     if (ev.target.id === 'settings-form') {
       ev.preventDefault();
       saveSettings(ev.target).catch(showError);
+    } else if (ev.target.id === 'score-form') {
+      ev.preventDefault();
+      scorePair(ev.target).catch(showError);
     } else if (ev.target.id === 'login-form') {
       login(ev).catch(showError);
     }
@@ -348,7 +472,11 @@
     if (!t) return;
     if (t.id === 'check-start') startCheck(t).catch(showError);
     else if (t.dataset.action === 'cancel') cancelJob(t).catch(showError);
+    else if (t.dataset.action in modelPaths) modelAction(t).catch(showError);
     else if (t.id === 'sign-out') signOut();
+  });
+  document.addEventListener('change', (ev) => {
+    if (ev.target.id === 'score-image') previewImage(ev.target).catch(showError);
   });
   window.addEventListener('hashchange', () => {
     if (state.sections.length && !location.hash.startsWith('#key=')) route().catch(showError);
