@@ -93,6 +93,7 @@ type Screen struct {
 	img       []byte
 	loads     int // counts file reads, so a slow one does not overwrite a newer choice
 	scoring   bool
+	scoreCard *widget.Card
 
 	content fyne.CanvasObject
 }
@@ -171,7 +172,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	help.Wrapping = fyne.TextWrapWord
 	help.Importance = widget.LowImportance
 	help.SizeName = theme.SizeNameCaptionText
-	scoring := widget.NewCard("Score a pair", "", container.NewVBox(
+	s.scoreCard = widget.NewCard("Score a pair", "", container.NewVBox(
 		container.NewBorder(nil, nil, s.chooseBtn, nil, s.fileLbl),
 		container.NewCenter(s.preview),
 		s.caption,
@@ -182,7 +183,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
 	summary := widget.NewLabel(sec.Summary)
 	summary.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{title, summary, model, scoring}
+	items := []fyne.CanvasObject{title, summary, model, s.scoreCard}
 	if len(sec.Coming) > 0 {
 		items = append(items, coming.Card(coming.NotePartial, sec.Coming))
 	}
@@ -520,7 +521,7 @@ func (s *Screen) scoredPair(res *core.ScoreResult, err error) {
 		used = m.Dir
 	}
 	if m.Backend != "" {
-		used += " (" + m.Backend + ")"
+		used += " · " + m.Backend
 	}
 	s.usedModel.SetText(used)
 	s.result.Show()
