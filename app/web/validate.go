@@ -157,10 +157,12 @@ func (h *handlers) validatePage(r *http.Request) *validatePage {
 		if !strings.HasPrefix(j.Kind, "model.") {
 			continue
 		}
-		if len(p.Jobs) < maxModelJobs {
+		running := j.State == core.JobRunning
+		// Past jobs only beside a known model: a model folder is neither downloaded nor verified here.
+		if len(p.Jobs) < maxModelJobs && (running || st.Known != nil) {
 			p.Jobs = append(p.Jobs, j)
 		}
-		p.Pulling = p.Pulling || j.Kind == "model.pull" && j.State == core.JobRunning
+		p.Pulling = p.Pulling || running && j.Kind == "model.pull"
 	}
 	return p
 }

@@ -282,8 +282,11 @@
   // the server.
   function jobChanged(j) {
     const li = document.querySelector(`#view [data-job-id="${CSS.escape(j.id)}"]`);
-    if (li && li.dataset.state === 'running' && j.state === 'running') {
-      const p = j.progress;
+    const p = j.progress;
+    // In place while the job runs, unless a count or message appears for the first time:
+    // the server renders those.
+    const fits = li && (p.total <= 0 || $('[data-role="count"]', li)) && (!p.message || $('[data-role="message"]', li));
+    if (fits && li.dataset.state === 'running' && j.state === 'running') {
       const bar = $('progress', li);
       if (bar && p.total > 0) bar.value = Math.round((100 * p.done) / p.total);
       const msg = $('[data-role="message"]', li);
@@ -383,7 +386,8 @@
   }
 
   function modelLabel(m) {
-    return `${m.name || m.dir} (${m.backend}, ${m.embed_dim} dimensions)`;
+    const name = m.name && m.dir && m.name !== m.dir ? `${m.name} (${m.dir})` : m.name || m.dir;
+    return `${name} on ${m.backend}, ${m.embed_dim} dimensions`;
   }
 
   async function scorePair(form) {
