@@ -5,7 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -16,6 +17,17 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.GATA_BIN || path.resolve(here, '../../../bin/gata');
 const artifacts = process.env.GATA_ARTIFACTS || path.join(here, 'artifacts');
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// sharedDir finds the shared/ folder as the Go tests do: $GATA_SHARED_DIR, else the first
+// "shared" folder with testdata/ beside this folder or one of its parents.
+function sharedDir() {
+  if (process.env.GATA_SHARED_DIR) return process.env.GATA_SHARED_DIR;
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    const cand = path.join(path.dirname(dir), 'shared');
+    if (existsSync(path.join(cand, 'testdata'))) return cand;
+    if (path.dirname(dir) === dir) throw new Error('shared/ reference data not found beside the checkout (set GATA_SHARED_DIR)');
+  }
+}
 
 let browser;
 let dataDir;
@@ -284,6 +296,127 @@ test('password login over TLS on a non-loopback address', async () => {
   } finally {
     await context.close();
     await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// slowHub stands in for the Hugging Face hub on loopback: it answers every download and
+// sends it a little at a time, until the app hangs up.
+function slowHub() {
+  const srv = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(256 << 10);
+    const timer = setInterval(() => res.write(chunk), 100);
+    res.on('close', () => clearInterval(timer));
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
+}
+
+test('Validate: download steps, then score a pair like the command line does', async (t) => {
+  const clipDir = path.join(sharedDir(), 'testdata', 'clip');
+  const coffee = path.join(clipDir, 'coffee.jpg');
+  const caption = 'a cup of coffee on a saucer, seen from above';
+  const dir = mkdtempSync(path.join(tmpdir(), 'gata-web-e2e-validate-'));
+  const hub = await slowHub();
+  const server = await serve(path.join(dir, 'data'), { env: { HF_ENDPOINT: `http://127.0.0.1:${hub.address().port}` } });
+  const { context, page, problems } = await openPage();
+  try {
+    await page.goto(server.login);
+    await page.waitForSelector('[data-testid="section-chat"]');
+    await showSection(page, 'validate');
+    const card = page.locator('[data-testid="model-card"]');
+
+    await t.test('the default model is offered with its licence, then downloads with live progress', async () => {
+      const state = await server.api('/api/validate');
+      assert.equal(state.ready, false);
+      const spec = state.known.spec;
+      assert.equal(await card.getAttribute('data-ready'), 'false');
+      assert.equal(await card.locator('[data-testid="model-chosen"]').innerText(), `${spec.title} ${spec.name}`);
+      assert.equal(await card.locator('[data-testid="model-license"]').getAttribute('href'), spec.license.url);
+      assert.ok(await page.locator('[data-testid="model-pull"]').isDisabled(), 'Download is offered before the licence is accepted');
+      await shot(page, 'validate-model-missing');
+
+      await page.click('[data-testid="license-accept"]');
+      await page.waitForSelector('[data-testid="license-accepted"]');
+      assert.ok(await page.locator('[data-testid="model-pull"]').isEnabled());
+      await page.click('[data-testid="model-pull"]');
+      const job = card.locator('[data-testid="job"][data-kind="model.pull"]');
+      await job.waitFor();
+      assert.equal(await job.getAttribute('data-state'), 'running');
+      const count = job.locator('[data-role="count"]');
+      await count.waitFor();
+      const first = await count.innerText();
+      await page.waitForFunction((f) => {
+        const c = document.querySelector('[data-testid="model-card"] [data-kind="model.pull"] [data-role="count"]');
+        return c && c.textContent !== f;
+      }, first);
+      assert.match(await count.innerText(), /^[\d.]+ [KMG]?B of [\d.]+ [KMG]?B$/);
+      assert.match(await job.locator('[data-role="percent"]').innerText(), /^\d+ %$/);
+      assert.ok(await page.locator('[data-testid="model-pull"]').isDisabled(), 'a second download is offered while one runs');
+      await shot(page, 'validate-download');
+
+      await job.locator('[data-testid="job-cancel"]').click();
+      await page.waitForSelector('[data-testid="model-card"] [data-kind="model.pull"][data-state="cancelled"]');
+      assert.match(await page.locator('[data-testid="model-pull"]').innerText(), /^Resume download/);
+    });
+
+    await t.test('a model folder chosen in Settings is ready', async () => {
+      await page.click('[data-testid="model-settings-link"]');
+      await page.waitForSelector('[data-testid="settings-form"]');
+      await page.fill('[data-testid="setting-validate.model"]', clipDir);
+      await page.click('[data-testid="settings-save"]');
+      await page.waitForFunction(() => document.querySelector('[data-testid="settings-status"]').textContent.startsWith('Saved'));
+      await showSection(page, 'validate');
+      assert.equal(await card.getAttribute('data-ready'), 'true');
+      assert.equal(await card.locator('[data-testid="model-chosen"]').innerText(), clipDir);
+    });
+
+    await t.test('scoring shows the score the command line prints', async () => {
+      await page.setInputFiles('[data-testid="score-image"]', coffee);
+      await page.waitForSelector('[data-testid="score-preview"]:not([hidden])');
+      await page.fill('[data-testid="score-caption"]', caption);
+      // Hold the request a moment to see the button disabled while it runs.
+      let release;
+      const held = new Promise((resolve) => { release = resolve; });
+      await page.route('**/api/validate/score', async (route) => { await held; await route.continue(); });
+      await page.click('[data-testid="score-submit"]');
+      await page.waitForFunction(() => document.querySelector('[data-testid="score-submit"]').disabled);
+      release();
+      await page.waitForSelector('[data-testid="score-result"]:not([hidden])');
+      await page.unroute('**/api/validate/score');
+      assert.equal(await page.locator('[data-testid="score-submit"]').isDisabled(), false);
+
+      const shown = await page.innerText('[data-testid="result-score"]');
+      assert.match(shown, /^-?\d\.\d{3}$/);
+      const cli = execFileSync(bin, ['dva', 'score', '--data-dir', path.join(dir, 'cli'), '--model', clipDir, coffee, caption]).toString().trim();
+      assert.match(cli, /^-?\d\.\d{4}$/);
+      assert.ok(Math.abs(Number(shown) - Number(cli)) <= 0.00055, `the page shows ${shown}, gata dva score prints ${cli}`);
+      assert.equal(await page.innerText('[data-testid="result-caption"]'), caption);
+      const used = await page.innerText('[data-testid="result-model"]');
+      assert.ok(used.startsWith(`coffee.jpg, scored with clip (${clipDir}) on cpu`) && /, 16 dimensions$/.test(used), `model shown as ${used}`);
+      assert.ok(await page.locator('#result-image').evaluate((img) => img.complete && img.naturalWidth > 0), 'the result shows no image');
+      await page.waitForSelector('[data-testid="model-card"][data-loaded="true"]');
+      await shot(page, 'validate');
+    });
+
+    await t.test('a file that is not an image is refused in one line', async () => {
+      await page.setInputFiles('[data-testid="score-image"]', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('these are notes, not a picture') });
+      await page.click('[data-testid="score-submit"]');
+      const err = page.locator('[data-testid="score-error"]');
+      await err.waitFor({ state: 'visible' });
+      const text = await err.innerText();
+      assert.match(text, /notes\.txt/);
+      assert.ok(!text.includes('\n'), `error ${JSON.stringify(text)} is more than one line`);
+      assert.equal(await page.getAttribute('[data-testid="score-image"]', 'aria-invalid'), 'true');
+      await shot(page, 'validate-bad-image');
+    });
+
+    // Only the refused file failed.
+    assert.deepEqual(problems.filter((p) => !p.includes('/api/validate/score') && !/status of 500/.test(p)), []);
+  } finally {
+    await context.close();
+    await server.stop();
+    await new Promise((resolve) => { hub.closeAllConnections(); hub.close(resolve); });
     rmSync(dir, { recursive: true, force: true });
   }
 });
