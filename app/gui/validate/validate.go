@@ -126,7 +126,6 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.jobMsg.Hide()
 	hint := widget.NewLabel("Settings › Validation model chooses the model: a known model's name or a model folder.")
 	hint.Wrapping = fyne.TextWrapWord
-	hint.Importance = widget.LowImportance
 	hint.SizeName = theme.SizeNameCaptionText
 	model := widget.NewCard("Model", "", container.NewVBox(
 		s.modelName, s.modelStatus, s.modelInfo, s.licence,
@@ -170,7 +169,6 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	help := widget.NewLabel("The score is the cosine similarity of the image's and the caption's embeddings, " +
 		"from -1 to 1; a good caption of a photo scores about 0.25 or more with DFN CLIP.")
 	help.Wrapping = fyne.TextWrapWord
-	help.Importance = widget.LowImportance
 	help.SizeName = theme.SizeNameCaptionText
 	s.scoreCard = widget.NewCard("Score a pair", "", container.NewVBox(
 		container.NewBorder(nil, nil, s.chooseBtn, nil, s.fileLbl),
