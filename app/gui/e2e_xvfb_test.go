@@ -19,6 +19,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/dva/dvatest"
+	"github.com/gata-contrib/gata/storage"
 )
 
 // TestWindowUnderXvfb builds the real binary, runs it on a virtual X display, checks that its
@@ -58,7 +62,23 @@ func TestWindowUnderXvfb(t *testing.T) {
 	display := startXvfb(t, xvfb)
 	t.Logf("Xvfb on %s", display)
 
+	// The data folder starts with the Validate model set to the small model folder of the
+	// shared test data, the way a user would choose it in Settings.
 	dataDir := filepath.Join(tmp, "data")
+	clipDir := dvatest.ClipDir(t)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := storage.Open(context.Background(), filepath.Join(dataDir, storage.DBName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetSettings(context.Background(), map[string]string{core.SettingModel: clipDir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 	logPath := filepath.Join(artifacts, "gata-e2e.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -92,10 +112,12 @@ func TestWindowUnderXvfb(t *testing.T) {
 
 	// The window is mapped.
 	deadline := time.Now().Add(60 * time.Second)
+	var winInfo []byte
 	if xwininfo != "" {
 		for {
 			out, _ := exec.Command(xwininfo, "-display", display, "-name", Title).CombinedOutput()
 			if bytes.Contains(out, []byte("IsViewable")) {
+				winInfo = out
 				t.Logf("window mapped:\n%s", geometry(out))
 				if w := field(out, "Width"); w < 800 {
 					t.Errorf("window is %d pixels wide, want about 1000", w)
@@ -136,6 +158,49 @@ func TestWindowUnderXvfb(t *testing.T) {
 	}
 	t.Logf("screenshot %s: %dx%d, %d distinct colours, luminance mean %.1f stddev %.1f",
 		shot, st.w, st.h, st.colours, st.mean, st.stddev)
+
+	// A click on Validate in the sidebar opens the section: its button turns the primary
+	// colour, and the model card shows the chosen folder ready.
+	if winInfo == nil {
+		t.Fatal("xwininfo is missing (install the x11-utils package): the test needs the window's position to click in it")
+	}
+	x0, y0, width := field(winInfo, "Absolute upper-left X"), field(winInfo, "Absolute upper-left Y"), field(winInfo, "Width")
+	scale := float64(width) / 1000 // the window is 1000 units wide
+	at := func(x, y float64) (int, int) { return x0 + int(x*scale), y0 + int(y*scale) }
+	// The sidebar's buttons: padding 4+4, the logo row and separator 45, each button 36 high
+	// and 40 apart, Validate second; x 170 is inside the button, right of its label.
+	bx, by := at(4+4+170, 4+4+45+40+18)
+	if c := pixel(t, shot, bx, by); isPrimary(c) {
+		t.Fatalf("Validate's sidebar button at %d,%d is already highlighted (%v) before the click", bx, by, c)
+	}
+	xc, err := dialX(display)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xc.Close()
+	if err := xc.click(at(4+4+94, 4+4+45+40+18)); err != nil {
+		t.Fatal(err)
+	}
+	vshot := filepath.Join(artifacts, "validate.png")
+	for {
+		time.Sleep(500 * time.Millisecond)
+		out, err := exec.Command(importBin, "-display", display, "-window", "root", "png:"+vshot).CombinedOutput()
+		if err != nil {
+			t.Fatalf("screenshot with import: %v\n%s", err, out)
+		}
+		if c := pixel(t, vshot, bx, by); isPrimary(c) {
+			break
+		}
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("Validate's sidebar button not highlighted after the click (%v at %d,%d); see %s; app log:\n%s",
+				pixel(t, vshot, bx, by), bx, by, vshot, appLog())
+		}
+	}
+	vst, err := statsOf(vshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s: %d distinct colours, luminance mean %.1f stddev %.1f", vshot, vst.colours, vst.mean, vst.stddev)
 
 	// SIGTERM ends it cleanly.
 	if err := app.Process.Signal(syscall.SIGTERM); err != nil {
@@ -218,6 +283,25 @@ func field(xwininfo []byte, name string) int {
 	n, _ := strconv.Atoi(string(m[1]))
 	return n
 }
+
+// pixel is the colour at x, y of a PNG, 8 bits a channel.
+func pixel(t *testing.T, path string, x, y int) [3]uint8 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("decode screenshot %s: %v", path, err)
+	}
+	r, g, b, _ := img.At(x, y).RGBA()
+	return [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8)}
+}
+
+// isPrimary reports whether a colour is the theme's blue primary (a highlighted button).
+func isPrimary(c [3]uint8) bool { return int(c[2]) > int(c[0])+60 && int(c[2]) > int(c[1])+30 }
 
 type imageStats struct {
 	w, h         int
