@@ -411,8 +411,17 @@ test('Validate: download steps, then score a pair like the command line does', a
       await shot(page, 'validate-bad-image');
     });
 
-    // Only the refused file failed.
-    assert.deepEqual(problems.filter((p) => !p.includes('/api/validate/score') && !/status of 500/.test(p)), []);
+    await t.test('the screen fits a narrow window', async () => {
+      await page.setViewportSize({ width: 420, height: 860 });
+      assert.ok(await page.locator('[data-testid="model-card"]').isVisible());
+      assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'the page scrolls sideways');
+      await shot(page, 'validate-narrow');
+    });
+
+    // Only the refused file failed: its response, and the browser's console line about it.
+    const refused = (p) => /^POST \S+\/api\/validate\/score: 500$/.test(p) || /status of 500/.test(p);
+    assert.equal(problems.filter(refused).length, 2, `problems: ${problems}`);
+    assert.deepEqual(problems.filter((p) => !refused(p)), []);
   } finally {
     await context.close();
     await server.stop();
