@@ -1296,3 +1296,17 @@ func TestValidateSection(t *testing.T) {
 		t.Errorf("Validate section without models = %d, want the card to say validation is unavailable:\n%s", r.status, r.body)
 	}
 }
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KB"}, {1304228, "1.2 MB"}, {598641023, "570.9 MB"}, {3 << 30, "3.0 GB"}, {5 << 40, "5.0 TB"},
+	}
+	for _, tt := range tests {
+		if got := byteSize(tt.n); got != tt.want {
+			t.Errorf("byteSize(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}
