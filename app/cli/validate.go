@@ -71,7 +71,7 @@ func runDVAEmbed(ctx context.Context, env *Env, args []string) error {
 	var model string
 	var asJSON bool
 	fs := newFlags("dva embed", &g)
-	fs.StringVar(&model, "model", "", "model folder or name (default: dfn2b-vit-b-16)")
+	fs.StringVar(&model, "model", "", "model folder or name (default: the validate.model setting, dfn2b-vit-b-16 unless changed)")
 	fs.Var(&images, "image", "image file (repeat for more)")
 	fs.Var(&texts, "text", "text (repeat for more)")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object: model, embeddings, scores")
@@ -129,7 +129,7 @@ func runDVAScore(ctx context.Context, env *Env, args []string) error {
 	var g Global
 	var model string
 	fs := newFlags("dva score", &g)
-	fs.StringVar(&model, "model", "", "model folder or name (default: dfn2b-vit-b-16)")
+	fs.StringVar(&model, "model", "", "model folder or name (default: the validate.model setting, dfn2b-vit-b-16 unless changed)")
 	usage := "gata dva score [--model PATH|NAME] IMAGE CAPTION"
 	if err := fs.Parse(args); err != nil {
 		return parse(fs, args, env, usage)

@@ -41,6 +41,7 @@ type JobInfo struct {
 	ID       string    `json:"id"`
 	Kind     string    `json:"kind"`
 	Title    string    `json:"title"`
+	Subject  string    `json:"subject,omitempty"` // what it works on: a model's name, a run's ID
 	State    JobState  `json:"state"`
 	Progress Progress  `json:"progress"`
 	Rate     float64   `json:"rate"`        // units per second, over the whole run
@@ -66,9 +67,10 @@ type JobFunc func(ctx context.Context, report func(Progress)) (result any, err e
 
 // JobSpec describes a job to start.
 type JobSpec struct {
-	Kind  string // machine-readable, e.g. "check", "model.pull", "dva.run"
-	Title string // for people, e.g. "Checking the data folder"
-	Run   JobFunc
+	Kind    string // machine-readable, e.g. "check", "model.pull", "dva.run"
+	Title   string // for people, e.g. "Checking the data folder"
+	Subject string // what it works on, if anything: a model's name, a run's ID
+	Run     JobFunc
 }
 
 // JobHistory keeps finished jobs; storage.Store satisfies it.
@@ -172,7 +174,7 @@ func (r *Jobs) Start(spec JobSpec) (JobInfo, error) {
 		title = spec.Kind
 	}
 	j := &job{
-		info:   JobInfo{ID: newID(), Kind: spec.Kind, Title: title, State: JobRunning, Started: r.now()},
+		info:   JobInfo{ID: newID(), Kind: spec.Kind, Title: title, Subject: spec.Subject, State: JobRunning, Started: r.now()},
 		cancel: cancel,
 		done:   make(chan struct{}),
 	}

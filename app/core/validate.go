@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/gata-contrib/gata/dva"
 	"github.com/gata-contrib/gata/dva/models"
+	"github.com/gata-contrib/gata/dva/preprocess"
 )
 
 // ModelStore downloads, verifies and finds CLIP models; *models.Store satisfies it.
@@ -47,7 +49,7 @@ func licenseKey(name string) string { return "models.license." + name }
 // Models lists the known models: downloaded or not, partial downloads, licence accepted.
 func (c *Core) Models(ctx context.Context) ([]ModelStatus, error) {
 	if c.opts.Models == nil {
-		return nil, errNoValidate
+		return nil, ErrNoValidate
 	}
 	stored, err := c.store.Settings(ctx)
 	if err != nil {
@@ -60,15 +62,34 @@ func (c *Core) Models(ctx context.Context) ([]ModelStatus, error) {
 	return out, nil
 }
 
-var errNoValidate = errors.New("validation is not available in this build")
+// Errors of the Validate methods that callers branch on (a UI maps them to a status).
+var (
+	// ErrNoValidate: this build or set-up has no model store or engine.
+	ErrNoValidate = errors.New("validation is not available in this build")
+	// ErrLicenseNotAccepted is returned by PullModel until the user accepts the model's licence.
+	ErrLicenseNotAccepted = errors.New("the model's licence has not been accepted")
+	// ErrUnknownModel: no known model has that name (and it is no model folder).
+	ErrUnknownModel = models.ErrUnknownModel
+	// ErrModelNotDownloaded: the model is known but not downloaded yet.
+	ErrModelNotDownloaded = models.ErrNotDownloaded
+	// ErrBadImage marks an image the user gave that cannot be used: not an image, corrupt,
+	// too large. Its message names the file and says why.
+	ErrBadImage = errors.New("bad image")
+)
 
-// ErrLicenseNotAccepted is returned by PullModel until the user accepts the model's licence.
-var ErrLicenseNotAccepted = errors.New("the model's licence has not been accepted")
+// badImage marks err as ErrBadImage, keeping its message.
+func badImage(err error) error { return markedError{err: err, mark: ErrBadImage} }
+
+// markedError is err with a sentinel that errors.Is finds, and err's message alone.
+type markedError struct{ err, mark error }
+
+func (e markedError) Error() string   { return e.err.Error() }
+func (e markedError) Unwrap() []error { return []error{e.err, e.mark} }
 
 // AcceptModelLicense records that the user accepted a model's licence.
 func (c *Core) AcceptModelLicense(ctx context.Context, name string) error {
 	if c.opts.Models == nil {
-		return errNoValidate
+		return ErrNoValidate
 	}
 	if _, err := c.opts.Models.Spec(name); err != nil {
 		return err
@@ -80,7 +101,7 @@ func (c *Core) AcceptModelLicense(ctx context.Context, name string) error {
 // have accepted its licence first.
 func (c *Core) PullModel(ctx context.Context, name string) (JobInfo, error) {
 	if c.opts.Models == nil {
-		return JobInfo{}, errNoValidate
+		return JobInfo{}, ErrNoValidate
 	}
 	sp, err := c.opts.Models.Spec(name)
 	if err != nil {
@@ -93,7 +114,7 @@ func (c *Core) PullModel(ctx context.Context, name string) (JobInfo, error) {
 	if v[licenseKey(name)] != "accepted" {
 		return JobInfo{}, fmt.Errorf("pull %s: %w (%s, %s)", name, ErrLicenseNotAccepted, sp.License.Name, sp.License.URL)
 	}
-	return c.jobs.Start(JobSpec{Kind: "model.pull", Title: "Downloading " + sp.Title,
+	return c.jobs.Start(JobSpec{Kind: "model.pull", Title: "Downloading " + sp.Title, Subject: name,
 		Run: func(ctx context.Context, report func(Progress)) (any, error) {
 			dir, err := c.opts.Models.Pull(ctx, name, func(done, total int64) {
 				report(Progress{Done: done, Total: total, Unit: "bytes"})
@@ -108,13 +129,13 @@ func (c *Core) PullModel(ctx context.Context, name string) (JobInfo, error) {
 // VerifyModel starts a job that re-checks a downloaded model's checksum.
 func (c *Core) VerifyModel(name string) (JobInfo, error) {
 	if c.opts.Models == nil {
-		return JobInfo{}, errNoValidate
+		return JobInfo{}, ErrNoValidate
 	}
 	sp, err := c.opts.Models.Spec(name)
 	if err != nil {
 		return JobInfo{}, err
 	}
-	return c.jobs.Start(JobSpec{Kind: "model.verify", Title: "Verifying " + sp.Title,
+	return c.jobs.Start(JobSpec{Kind: "model.verify", Title: "Verifying " + sp.Title, Subject: name,
 		Run: func(ctx context.Context, report func(Progress)) (any, error) {
 			err := c.opts.Models.Verify(ctx, name, func(done, total int64) {
 				report(Progress{Done: done, Total: total, Unit: "bytes"})
@@ -203,7 +224,7 @@ func (c *Core) ValidateState(ctx context.Context) (ValidateState, error) {
 // setting chose), loading it on first use.
 func (c *Core) engine(ctx context.Context, model string) (Engine, error) {
 	if c.opts.Models == nil || c.opts.LoadEngine == nil {
-		return nil, errNoValidate
+		return nil, ErrNoValidate
 	}
 	model, err := c.modelName(ctx, model)
 	if err != nil {
@@ -272,7 +293,7 @@ func (c *Core) Embed(ctx context.Context, req EmbedRequest) (*EmbedResult, error
 		return nil, err
 	}
 	if len(got.ImageErrors) > 0 {
-		return nil, fmt.Errorf("image %w", got.ImageErrors[0])
+		return nil, badImage(fmt.Errorf("image %w", got.ImageErrors[0]))
 	}
 	res := &EmbedResult{Model: e.Info(), ImageEmbeddings: got.Images, TextEmbeddings: got.Texts, Scores: got.Scores}
 	if res.ImageEmbeddings == nil {
@@ -286,6 +307,10 @@ func (c *Core) Embed(ctx context.Context, req EmbedRequest) (*EmbedResult, error
 	}
 	return res, nil
 }
+
+// ImageExtensions are the file-name extensions of the image formats the scorer reads, for
+// the screens' file pickers.
+var ImageExtensions = slices.Clone(preprocess.Extensions)
 
 // MaxImageBytes is the largest image file the Validate screens take (the decoder also caps
 // the decoded size, against decompression bombs).
@@ -311,10 +336,10 @@ type ScoreResult struct {
 // normalised embeddings, in [-1, 1].
 func (c *Core) ScorePair(ctx context.Context, req ScoreRequest) (*ScoreResult, error) {
 	if len(req.Image) == 0 {
-		return nil, errors.New("no image given")
+		return nil, badImage(errors.New("no image given"))
 	}
 	if len(req.Image) > MaxImageBytes {
-		return nil, fmt.Errorf("image %s is %d MB; the limit is %d MB", req.Name, len(req.Image)>>20, MaxImageBytes>>20)
+		return nil, badImage(fmt.Errorf("image %s is %d MB; the limit is %d MB", req.Name, len(req.Image)>>20, MaxImageBytes>>20))
 	}
 	if req.Name == "" {
 		req.Name = "image"

@@ -63,8 +63,11 @@ func TestScorePairWithAModelFolder(t *testing.T) {
 		t.Errorf("model info = %+v", res.Model)
 	}
 
-	if _, err := c.ScorePair(ctx, ScoreRequest{Model: dir, Name: "bad.jpg", Image: []byte("not an image"), Caption: "x"}); err == nil || !strings.Contains(err.Error(), "bad.jpg") {
-		t.Errorf("ScorePair(bad image) = %v, want an error naming it", err)
+	if _, err := c.ScorePair(ctx, ScoreRequest{Model: dir, Name: "bad.jpg", Image: []byte("not an image"), Caption: "x"}); !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), "bad.jpg") {
+		t.Errorf("ScorePair(bad image) = %v, want ErrBadImage naming it", err)
+	}
+	if _, err := c.ScorePair(ctx, ScoreRequest{Model: "no-such-model", Image: img, Caption: "x"}); !errors.Is(err, ErrUnknownModel) {
+		t.Errorf("ScorePair(unknown model) = %v, want ErrUnknownModel", err)
 	}
 	if _, err := c.ScorePair(ctx, ScoreRequest{Model: "", Image: img, Caption: "x"}); !errors.Is(err, models.ErrNotDownloaded) {
 		t.Errorf("ScorePair(default model, not downloaded) = %v, want ErrNotDownloaded", err)
@@ -98,6 +101,9 @@ func TestPullModelNeedsTheLicence(t *testing.T) {
 		t.Fatalf("PullModel after accepting: %v", err)
 	}
 	// Nothing listens on port 1: the job fails with the download error, it does not hang.
+	if job.Kind != "model.pull" || job.Subject != "m" {
+		t.Errorf("pull job kind %q subject %q, want model.pull of m", job.Kind, job.Subject)
+	}
 	got, err := c.Jobs().Wait(ctx, job.ID)
 	if err != nil || got.State != JobFailed || !strings.Contains(got.Error, "pull m") {
 		t.Errorf("pull job = %+v, %v; want failed with the download error", got, err)
@@ -163,7 +169,7 @@ func TestValidateStateFollowsTheModelSetting(t *testing.T) {
 	}
 
 	huge := make([]byte, MaxImageBytes+1)
-	if _, err := c.ScorePair(ctx, ScoreRequest{Name: "huge.jpg", Image: huge, Caption: "x"}); err == nil || !strings.Contains(err.Error(), "limit") {
+	if _, err := c.ScorePair(ctx, ScoreRequest{Name: "huge.jpg", Image: huge, Caption: "x"}); !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), "limit") {
 		t.Errorf("ScorePair(%d bytes) = %v, want the size limit", len(huge), err)
 	}
 }

@@ -43,8 +43,14 @@ func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: fe.Reason, Field: fe.Key})
 	case errors.Is(err, core.ErrNoJob):
 		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, core.ErrLicenseNotAccepted):
+	case errors.Is(err, core.ErrBadImage):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, core.ErrUnknownModel):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, core.ErrLicenseNotAccepted), errors.Is(err, core.ErrModelNotDownloaded):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, core.ErrNoValidate):
+		writeError(w, http.StatusNotImplemented, err.Error())
 	case errors.Is(err, core.ErrShuttingDown):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:

@@ -158,11 +158,12 @@ func (h *handlers) validatePage(r *http.Request) *validatePage {
 			continue
 		}
 		running := j.State == core.JobRunning
-		// Past jobs only beside a known model: a model folder is neither downloaded nor verified here.
-		if len(p.Jobs) < maxModelJobs && (running || st.Known != nil) {
+		// Past jobs of the chosen model only: a model folder is neither downloaded nor verified here.
+		mine := st.Known != nil && j.Subject == st.Known.Spec.Name
+		if len(p.Jobs) < maxModelJobs && (running || mine) {
 			p.Jobs = append(p.Jobs, j)
 		}
-		p.Pulling = p.Pulling || running && j.Kind == "model.pull"
+		p.Pulling = p.Pulling || running && mine && j.Kind == "model.pull"
 	}
 	return p
 }

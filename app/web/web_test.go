@@ -1059,10 +1059,9 @@ func TestScoreThroughTheAPI(t *testing.T) {
 	}
 	const caption = "a cup of coffee on a saucer, seen from above"
 
-	// The default model is not downloaded here. Like a bad image below, this error is not
-	// one the core lets a caller tell apart yet, so it is answered as a failure: 500.
+	// The default model is not downloaded here: a conflict the user resolves by downloading.
 	r := postForm(t, ts.URL+"/api/validate/score", part{"image", "coffee.jpg", img}, part{"caption", "", []byte(caption)})
-	if msg := errorLine(t, r); r.status != 500 || !strings.Contains(msg, "not downloaded") {
+	if msg := errorLine(t, r); r.status != 409 || !strings.Contains(msg, "not downloaded") {
 		t.Errorf("POST /api/validate/score without a model = %d %q, want an error saying it is not downloaded", r.status, msg)
 	}
 
@@ -1105,10 +1104,9 @@ func TestScoreThroughTheAPI(t *testing.T) {
 		want  int
 		words string // the error contains them
 	}{
-		// See above: 500 until the core marks a file it cannot decode as bad input.
 		{"a text file", func() reply {
 			return postForm(t, ts.URL+"/api/validate/score", part{"image", "notes.txt", []byte("these are notes, not a picture")}, captionPart)
-		}, 500, "notes.txt"},
+		}, 400, "notes.txt"},
 		{"no image", func() reply { return postForm(t, ts.URL+"/api/validate/score", captionPart) }, 400, "choose an image"},
 		{"an empty file", func() reply {
 			return postForm(t, ts.URL+"/api/validate/score", part{"image", "empty.jpg", nil}, captionPart)
@@ -1189,8 +1187,10 @@ func TestModelDownloadThroughTheAPI(t *testing.T) {
 		if n := gets.Load(); n != 0 {
 			t.Errorf("the hub was asked %d times before the licence was accepted", n)
 		}
-		if r := call(t, "POST", ts.URL+"/api/models/nope/license", "", withKey(nil)); r.status < 400 || !strings.Contains(errorLine(t, r), `unknown model "nope"`) {
-			t.Errorf("POST /api/models/nope/license = %d %s, want an error naming the unknown model", r.status, r.body)
+		for _, route := range []string{"license", "pull", "verify"} {
+			if r := call(t, "POST", ts.URL+"/api/models/nope/"+route, "", withKey(nil)); r.status != 404 || !strings.Contains(errorLine(t, r), `unknown model "nope"`) {
+				t.Errorf("POST /api/models/nope/%s = %d %s, want 404 naming the unknown model", route, r.status, r.body)
+			}
 		}
 	})
 

@@ -86,7 +86,7 @@ func (s *Store) Spec(name string) (Spec, error) {
 	for _, sp := range s.specs {
 		names = append(names, sp.Name)
 	}
-	return Spec{}, fmt.Errorf("unknown model %q (known: %s; or give a model folder's path)", name, strings.Join(names, ", "))
+	return Spec{}, fmt.Errorf("%w %q (known: %s; or give a model folder's path)", ErrUnknownModel, name, strings.Join(names, ", "))
 }
 
 // Dir is the folder a downloaded model lives in: one per weights checksum.
@@ -108,6 +108,9 @@ func IsModelDir(dir string) bool {
 	}
 	return false
 }
+
+// ErrUnknownModel is returned for a model name the registry does not have.
+var ErrUnknownModel = errors.New("unknown model")
 
 // ErrNotDownloaded is returned by Resolve for a known model that is not downloaded yet.
 var ErrNotDownloaded = errors.New("model not downloaded")

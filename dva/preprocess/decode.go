@@ -30,6 +30,10 @@ var (
 	codecBMP  = codec{"bmp", bmp.Decode, bmp.DecodeConfig}
 )
 
+// Extensions are the file-name extensions of the formats Decode reads, for file pickers.
+// Decode itself goes by the file's first bytes, not its name.
+var Extensions = []string{".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
+
 // sniff picks the codec from the first bytes of the file. It does not use the global
 // image.RegisterFormat table, so formats registered elsewhere in the program do not
 // change what this package accepts.

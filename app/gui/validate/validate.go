@@ -47,9 +47,6 @@ const (
 	AcceptLabel = "Accept and download"
 )
 
-// ImageExtensions are the file types the file dialog offers: the formats the scorer decodes.
-var ImageExtensions = []string{".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
-
 // previewSize is the smallest size of the image preview.
 var previewSize = fyne.NewSize(320, 240)
 
@@ -415,7 +412,7 @@ func (s *Screen) cancelJob() {
 // openDialog shows the file dialog for images; ChooseFile gets what the user picks.
 func (s *Screen) openDialog() {
 	d := dialog.NewFileOpen(s.ChooseFile, s.w)
-	d.SetFilter(storage.NewExtensionFileFilter(ImageExtensions))
+	d.SetFilter(storage.NewExtensionFileFilter(core.ImageExtensions))
 	d.Resize(fyne.NewSize(800, 560))
 	d.Show()
 }
