@@ -306,3 +306,62 @@ func (e *Engine) Score(ctx context.Context, pairs []Pair) ([]PairScore, error) {
 
 // ErrNoInput is returned when there is nothing to embed.
 var ErrNoInput = errors.New("no image or text given")
+
+// Prepared is one image decoded and preprocessed for the model, ready for ScorePrepared.
+type Prepared struct {
+	Pixels []float32 // [3, S, S] in CHW order, normalised
+	Width  int       // of the decoded image, before resizing
+	Height int
+}
+
+// Prepare decodes and preprocesses one image file with the engine's limits, apart from the
+// model so that a pipeline can prepare the next batch while the model runs this one. The
+// error of a bad image wraps preprocess.ErrTooLarge or preprocess.ErrUnsupportedFormat
+// when it is one of those; any other error means the file is corrupt.
+func (e *Engine) Prepare(data []byte) (Prepared, error) {
+	img, _, err := preprocess.Decode(bytes.NewReader(data), e.opts.Limits)
+	if err != nil {
+		return Prepared{}, err
+	}
+	rgb, err := preprocess.Crop(img, e.pre)
+	if err != nil {
+		return Prepared{}, err
+	}
+	b := img.Bounds()
+	p := Prepared{Pixels: make([]float32, 3*e.pre.Size*e.pre.Size), Width: b.Dx(), Height: b.Dy()}
+	preprocess.Normalize(rgb.Pix, e.pre, p.Pixels)
+	return p, nil
+}
+
+// ScorePrepared scores pixels[i] (from Prepare) against captions[i]: the cosine similarity
+// of their normalised embeddings, with one backend call per BatchSize images and one per
+// BatchSize texts.
+func (e *Engine) ScorePrepared(ctx context.Context, pixels [][]float32, captions []string) ([]float32, error) {
+	if len(pixels) != len(captions) {
+		return nil, fmt.Errorf("score prepared images: %d images and %d captions", len(pixels), len(captions))
+	}
+	px := e.pre.Size * e.pre.Size * 3
+	out := make([]float32, 0, len(pixels))
+	for start := 0; start < len(pixels); start += e.opts.BatchSize {
+		end := min(start+e.opts.BatchSize, len(pixels))
+		flat := make([]float32, (end-start)*px)
+		for i, p := range pixels[start:end] {
+			if len(p) != px {
+				return nil, fmt.Errorf("score prepared images: image %d has %d values, want %d", start+i, len(p), px)
+			}
+			copy(flat[i*px:], p)
+		}
+		emb, err := e.backend.EncodeImages(ctx, flat, end-start)
+		if err != nil {
+			return nil, fmt.Errorf("embed images: %w", err)
+		}
+		texts, err := e.EmbedTexts(ctx, captions[start:end])
+		if err != nil {
+			return nil, err
+		}
+		for k, row := range e.rows(emb, end-start) {
+			out = append(out, dot(row, texts[k]))
+		}
+	}
+	return out, nil
+}
