@@ -14,8 +14,9 @@ export GOFLAGS ?= -buildvcs=false
 APT_PKGS := gcc pkg-config libgl1-mesa-dev libxcursor-dev libxrandr-dev libxinerama-dev \
             libxi-dev libxxf86vm-dev libxkbcommon-dev libwayland-dev xvfb x11-utils \
             imagemagick chromium ca-certificates git
-# Only for `make bench-dva`: the PyTorch reference.
-BENCH_APT_PKGS := python3 python3-torch python3-numpy python3-pil python3-regex
+# Only for `make bench-dva`: the PyTorch reference, with OpenBLAS (without it Debian's torch
+# falls back to the reference BLAS and runs several times slower).
+BENCH_APT_PKGS := python3 python3-torch python3-numpy python3-pil python3-regex libopenblas0-pthread
 
 # Packages that run goroutines against each other: tested with the race detector.
 RACE_PKGS := ./app/... ./storage/... ./dva/...
