@@ -419,7 +419,7 @@ test('Validate: download steps, then score a pair like the command line does', a
     });
 
     // Only the refused file failed: its response, and the browser's console line about it.
-    const refused = (p) => /^POST \S+\/api\/validate\/score: 500$/.test(p) || /status of 500/.test(p);
+    const refused = (p) => /^POST \S+\/api\/validate\/score: 400$/.test(p) || /status of 400/.test(p);
     assert.equal(problems.filter(refused).length, 2, `problems: ${problems}`);
     assert.deepEqual(problems.filter((p) => !refused(p)), []);
   } finally {
