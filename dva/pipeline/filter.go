@@ -39,13 +39,13 @@ func Threshold(scores []float32, keepFraction float64) (float32, error) {
 type BasicFilter struct {
 	// MinWords is the fewest words a caption may have, words split on whitespace as
 	// DataComp's Python str.split() does.
-	MinWords int
+	MinWords int `json:"min_words"`
 	// MinChars is the fewest characters (Unicode code points) a caption may have.
-	MinChars int
+	MinChars int `json:"min_chars"`
 	// MinSide is the fewest pixels either side of the image may have.
-	MinSide int
+	MinSide int `json:"min_side"`
 	// MaxAspect is the largest max(w, h) / min(w, h) an image may have.
-	MaxAspect float64
+	MaxAspect float64 `json:"max_aspect"`
 }
 
 // DefaultBasicFilter returns DataComp's basic filter: more than 2 words and more than 5
