@@ -28,7 +28,10 @@ func newFetchServer(t *testing.T, img []byte) *fetchServer {
 	s := &fetchServer{hits: map[string]int{}, agents: map[string]bool{}}
 	release := make(chan struct{})
 	mux := http.NewServeMux()
-	ok := func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Content-Type", "image/jpeg"); w.Write(img) }
+	ok := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write(img)
+	}
 	tagged := func(tags ...string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			for _, tag := range tags {
