@@ -28,6 +28,7 @@ type Options struct {
 type Store interface {
 	SettingsStore
 	JobHistory
+	RunStore
 	IntegrityCheck(ctx context.Context) ([]string, error)
 	SchemaVersion(ctx context.Context) (int, error)
 	LatestSchemaVersion() int
