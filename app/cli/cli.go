@@ -62,7 +62,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"dva", "score image–text pairs: embed, score", runDVA},
+		{"dva", "score image–text pairs: embed, score, run (whole datasets)", runDVA},
 		{"models", "CLIP models: pull, list, verify", runModels},
 		{"serve", "run headless: the web UI and background services; prints the URL with its key", runServe},
 		{"version", "print the version", runVersion},

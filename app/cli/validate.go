@@ -51,18 +51,20 @@ func readImage(path string) (dva.Image, error) {
 
 func runDVA(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
-		return &UsageError{Msg: "dva: missing subcommand (embed, score)"}
+		return &UsageError{Msg: "dva: missing subcommand (embed, score, run)"}
 	}
 	switch args[0] {
 	case "embed":
 		return runDVAEmbed(ctx, env, args[1:])
 	case "score":
 		return runDVAScore(ctx, env, args[1:])
+	case "run":
+		return runDVARun(ctx, env, args[1:])
 	case "-h", "--help", "help":
-		fmt.Fprint(env.Stdout, "usage:\n  gata dva embed --model PATH|NAME --image F [--image F2 …] --text T [--text T2 …] [--json]\n  gata dva score [--model PATH|NAME] IMAGE CAPTION\n")
+		fmt.Fprint(env.Stdout, "usage:\n  gata dva embed --model PATH|NAME --image F [--image F2 …] --text T [--text T2 …] [--json]\n  gata dva score [--model PATH|NAME] IMAGE CAPTION\n  "+runUsage+"\n")
 		return nil
 	}
-	return &UsageError{Msg: fmt.Sprintf("dva: unknown subcommand %q (embed, score)", args[0])}
+	return &UsageError{Msg: fmt.Sprintf("dva: unknown subcommand %q (embed, score, run)", args[0])}
 }
 
 func runDVAEmbed(ctx context.Context, env *Env, args []string) error {
