@@ -550,6 +550,20 @@ func (s *Store) ReviewPage(ctx context.Context, run int64, q ReviewQuery) ([]DVA
 	return out, total, nil
 }
 
+// Result returns one item of a run, or ErrNotFound.
+func (s *Store) Result(ctx context.Context, run int64, source, key string) (DVAResult, error) {
+	row := s.db.QueryRowContext(ctx,
+		`SELECT `+resultColumns+` FROM dva_results WHERE run_id = ? AND source = ? AND key = ?`, run, source, key)
+	r, err := scanResult(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DVAResult{}, fmt.Errorf("result %s/%s of run %d: %w", source, key, run, ErrNotFound)
+	}
+	if err != nil {
+		return DVAResult{}, fmt.Errorf("result %s/%s of run %d: %w", source, key, run, err)
+	}
+	return r, nil
+}
+
 // SetVerdict records a person's verdict on one item ("" clears it). A verdict other than
 // "", "keep" or "reject" gives ErrBadVerdict; an item the run does not have, ErrNotFound.
 func (s *Store) SetVerdict(ctx context.Context, run int64, source, key, verdict string) error {

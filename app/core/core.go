@@ -45,6 +45,8 @@ type Core struct {
 	started time.Time
 	webURL  func() string
 	engines engines
+	scores  scoreCache // sorted scores of the run last reviewed
+	images  imageCache // image reader of the run last reviewed
 }
 
 // New builds the core. Call Jobs().Serve under the supervisor before starting jobs.
