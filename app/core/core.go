@@ -47,6 +47,7 @@ type Core struct {
 	engines engines
 	scores  scoreCache // sorted scores of the run last reviewed
 	images  imageCache // image reader of the run last reviewed
+	pausers runPausers // pause switches of the running runs
 }
 
 // New builds the core. Call Jobs().Serve under the supervisor before starting jobs.

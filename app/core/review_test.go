@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gata-contrib/gata/dva/dvatest"
 	"github.com/gata-contrib/gata/dva/pipeline"
@@ -170,4 +172,54 @@ func cmpF(a, b float32) int {
 		return 1
 	}
 	return 0
+}
+
+func TestPauseRunThenGoOn(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newTestCore(t)
+	withValidate(t, c, nil)
+	src := photoFolder(t, 40)
+	job, err := c.StartRun(ctx, RunRequest{Sources: []string{src}, Model: dvatest.ClipDir(t), Out: filepath.Join(t.TempDir(), "out"), BatchSize: 1, CommitEvery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := strconv.ParseInt(job.Subject, 10, 64)
+	after := c.LastEventID()
+	if err := c.PauseRun(id, true); err != nil {
+		t.Fatalf("PauseRun: %v", err)
+	}
+	if !c.RunIsPaused(id) {
+		t.Error("RunIsPaused = false after PauseRun")
+	}
+	// The job says it is paused in its progress, and stays running.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for seen := false; !seen; {
+		evs, _, err := c.WaitEvents(wctx, after)
+		if err != nil {
+			t.Fatalf("no progress event saying paused: %v", err)
+		}
+		for _, e := range evs {
+			after = e.ID
+			if j, ok := e.Data.(JobInfo); ok && j.ID == job.ID && strings.Contains(j.Progress.Message, "paused") {
+				seen = true
+				if j.State != JobRunning {
+					t.Errorf("paused job state = %s, want running", j.State)
+				}
+			}
+		}
+	}
+	if err := c.PauseRun(id, false); err != nil {
+		t.Fatalf("PauseRun(false): %v", err)
+	}
+	info := waitJob(t, c, job)
+	if info.State != JobDone {
+		t.Fatalf("run ended %s: %s", info.State, info.Error)
+	}
+	if res := info.Result.(*RunResult); res.Run.Scored != 40 {
+		t.Errorf("after going on, %d scored, want 40", res.Run.Scored)
+	}
+	if err := c.PauseRun(id, true); !errors.Is(err, ErrNoRun) {
+		t.Errorf("PauseRun(finished run) = %v, want ErrNoRun", err)
+	}
 }

@@ -242,9 +242,11 @@ func (c *Core) StartRun(ctx context.Context, req RunRequest) (JobInfo, error) {
 		title += fmt.Sprintf(" and %d more", len(specs)-1)
 	}
 	id := run.ID
+	pauser := c.pausers.add(id) // before the job starts, so it can be paused at once
 	job, err := c.jobs.Start(JobSpec{Kind: "dva.run", Title: title, Subject: strconv.FormatInt(id, 10),
 		Run: func(ctx context.Context, report func(Progress)) (any, error) {
-			res, err := c.runJob(ctx, rs, run, opts, srcs, fetcher, req, report)
+			defer c.pausers.remove(id)
+			res, err := c.runJob(ctx, rs, run, opts, srcs, fetcher, req, pauser, report)
 			c.endRun(rs, id, err)
 			if err != nil {
 				return nil, err
@@ -252,6 +254,7 @@ func (c *Core) StartRun(ctx context.Context, req RunRequest) (JobInfo, error) {
 			return res, nil
 		}})
 	if err != nil {
+		c.pausers.remove(id)
 		c.endRun(rs, id, err)
 		return JobInfo{}, err
 	}
@@ -260,7 +263,7 @@ func (c *Core) StartRun(ctx context.Context, req RunRequest) (JobInfo, error) {
 
 // runJob is the work of a "dva.run" job: score, then export.
 func (c *Core) runJob(ctx context.Context, rs RunStore, run storage.DVARun, opts runOptions, srcs []pipeline.Source,
-	fetcher *pipeline.Fetcher, req RunRequest, report func(Progress)) (*RunResult, error) {
+	fetcher *pipeline.Fetcher, req RunRequest, pauser *pipeline.Pauser, report func(Progress)) (*RunResult, error) {
 	defer fetcher.CloseIdleConnections()
 	e, err := c.engine(ctx, opts.ModelDir)
 	if err != nil {
@@ -279,7 +282,7 @@ func (c *Core) runJob(ctx context.Context, rs RunStore, run storage.DVARun, opts
 	started := time.Now()
 	stats, err := pipeline.Run(ctx, pipeline.RunOptions{
 		Sources: srcs, Store: runStoreAdapter{rs}, RunID: run.ID, Scorer: scorer, Fetch: fetcher.Fetch,
-		Workers: req.Workers, BatchSize: req.BatchSize, CommitEvery: req.CommitEvery, Backend: backend, Filter: filter,
+		Workers: req.Workers, BatchSize: req.BatchSize, CommitEvery: req.CommitEvery, Backend: backend, Filter: filter, Pauser: pauser,
 		Progress: func(p pipeline.Progress) {
 			// The job's rate and ETA are of this session: items done before are left out.
 			total := p.Total - p.Skipped
@@ -289,6 +292,9 @@ func (c *Core) runJob(ctx context.Context, rs RunStore, run storage.DVARun, opts
 			msg := fmt.Sprintf("%d failed · %s", p.Failed, p.Backend)
 			if p.Skipped > 0 {
 				msg += fmt.Sprintf(" · %d done before", p.Skipped)
+			}
+			if p.Paused {
+				msg += " · paused"
 			}
 			report(Progress{Done: p.Done - p.Skipped, Total: total, Unit: "items", Message: msg})
 		},
