@@ -59,6 +59,8 @@ type RunRequest struct {
 	Resume int64 `json:"resume,omitempty"`
 	// RetryFailed, with Resume, tries the run's failed items again.
 	RetryFailed bool `json:"retry_failed,omitempty"`
+	// FetchTimeout bounds one download of an image named by URL (0: 10 s).
+	FetchTimeout time.Duration `json:"-"`
 	// BatchSize, Workers and CommitEvery tune the runner (0: its defaults).
 	BatchSize   int `json:"-"`
 	Workers     int `json:"-"`
@@ -189,7 +191,7 @@ func (c *Core) StartRun(ctx context.Context, req RunRequest) (JobInfo, error) {
 	}
 
 	var srcs []pipeline.Source
-	srcOpts := pipeline.SourceOptions{Fetch: pipeline.FetchOptions{Version: c.opts.Version}}
+	srcOpts := pipeline.SourceOptions{Fetch: pipeline.FetchOptions{Version: c.opts.Version, Timeout: req.FetchTimeout}}
 	for _, s := range specs {
 		ss, err := pipeline.Open(s, srcOpts)
 		if err != nil {
