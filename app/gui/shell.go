@@ -306,6 +306,14 @@ func (s *Shell) apply(e core.Event) {
 			s.settings.ApplyJob(j)
 			s.validate.ApplyJob(j)
 		}
+	case core.EventRunPaused:
+		if p, ok := e.Data.(core.RunPaused); ok {
+			s.validate.ApplyRunPaused(p)
+		}
+	case core.EventVerdict:
+		if v, ok := e.Data.(core.VerdictChange); ok {
+			s.validate.ApplyVerdict(v)
+		}
 	case core.EventSettings:
 		if list, ok := e.Data.([]core.Setting); ok {
 			s.settings.ApplySettings(list)

@@ -1,7 +1,8 @@
 // Package validate is the Validate section of the desktop window: a card for the chosen
-// CLIP model (ready or not, its licence, download and verify with progress) and a form that
-// scores one image against one caption. Every action is one call of the core; the page only
-// shows what the core answers. Batch runs and the review screen are still to come.
+// CLIP model (ready or not, its licence, download and verify with progress), the batch runs
+// card (package runs), a form that scores one image against one caption, and the review
+// view of a run (package review), shown in place of the rest of the page. Every action is
+// one call of the core; the page only shows what the core answers.
 package validate
 
 import (
@@ -23,16 +24,19 @@ import (
 
 	"github.com/gata-contrib/gata/app/core"
 	"github.com/gata-contrib/gata/app/gui/coming"
+	"github.com/gata-contrib/gata/app/gui/review"
+	"github.com/gata-contrib/gata/app/gui/runs"
 )
 
 // Core is what the page needs from the service layer; *core.Core satisfies it.
 type Core interface {
+	runs.Core
+	review.Core
 	ValidateState(ctx context.Context) (core.ValidateState, error)
 	AcceptModelLicense(ctx context.Context, name string) error
 	PullModel(ctx context.Context, name string) (core.JobInfo, error)
 	VerifyModel(name string) (core.JobInfo, error)
 	Job(id string) (core.JobInfo, error)
-	CancelJob(id string) error
 	ScorePair(ctx context.Context, req core.ScoreRequest) (*core.ScoreResult, error)
 }
 
@@ -92,7 +96,14 @@ type Screen struct {
 	scoring   bool
 	scoreCard *widget.Card
 
-	content fyne.CanvasObject
+	// Batch runs, and the review of one of them.
+	runs       *runs.Screen
+	review     *review.Screen
+	main       fyne.CanvasObject // the page without the review
+	reviewPage fyne.CanvasObject
+	keysSet    bool
+
+	content *fyne.Container
 }
 
 // New builds the page (titled after its section) from the core's current state. ctx bounds
@@ -178,11 +189,16 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
 	summary := widget.NewLabel(sec.Summary)
 	summary.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{title, summary, model, s.scoreCard}
+	s.runs = runs.New(ctx, c, w, do, s.OpenReview)
+	s.review = review.New(ctx, c, do, s.CloseReview)
+	items := []fyne.CanvasObject{title, summary, model, s.runs.Content(), s.scoreCard}
 	if len(sec.Coming) > 0 {
 		items = append(items, coming.Card(coming.NotePartial, sec.Coming))
 	}
-	s.content = container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
+	s.main = container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
+	s.reviewPage = s.review.Content()
+	s.reviewPage.Hide()
+	s.content = container.NewStack(s.main, s.reviewPage)
 
 	s.Refresh()
 	return s
@@ -191,8 +207,61 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 // Content is the page's root object.
 func (s *Screen) Content() fyne.CanvasObject { return s.content }
 
-// Close waits for the page's goroutines (reading a file, scoring); cancel ctx first.
-func (s *Screen) Close() { s.wg.Wait() }
+// Close waits for the page's goroutines (reading a file, scoring, the runs and the review);
+// cancel ctx first.
+func (s *Screen) Close() {
+	s.wg.Wait()
+	s.runs.Close()
+	s.review.Close()
+}
+
+// Runs is the batch runs card.
+func (s *Screen) Runs() *runs.Screen { return s.runs }
+
+// Review is the review view.
+func (s *Screen) Review() *review.Screen { return s.review }
+
+// ReviewShown reports whether the review view is shown in place of the page.
+func (s *Screen) ReviewShown() bool { return s.reviewPage.Visible() }
+
+// OpenReview shows the review of a run in place of the page. While it is shown (and the
+// page is), the window's keys navigate it: ← → previous / next, K keep, R reject, U clear.
+func (s *Screen) OpenReview(run core.RunInfo) {
+	if !s.keysSet {
+		s.keysSet = true
+		cv := s.w.Canvas()
+		cv.SetOnTypedKey(func(ev *fyne.KeyEvent) {
+			if s.reviewKeys() {
+				s.review.TypedKey(ev)
+			}
+		})
+		cv.SetOnTypedRune(func(r rune) {
+			if s.reviewKeys() {
+				s.review.TypedRune(r)
+			}
+		})
+	}
+	s.w.Canvas().Unfocus()
+	s.main.Hide()
+	s.reviewPage.Show()
+	s.review.Open(run)
+}
+
+// CloseReview goes back from the review to the page, and reads the runs again.
+func (s *Screen) CloseReview() {
+	s.reviewPage.Hide()
+	s.main.Show()
+	s.runs.Reload()
+}
+
+// reviewKeys reports whether the window's keys go to the review view.
+func (s *Screen) reviewKeys() bool { return s.content.Visible() && s.reviewPage.Visible() }
+
+// ApplyRunPaused shows a run paused or going on.
+func (s *Screen) ApplyRunPaused(p core.RunPaused) { s.runs.ApplyRunPaused(p) }
+
+// ApplyVerdict shows a verdict stored on a pair.
+func (s *Screen) ApplyVerdict(v core.VerdictChange) { s.review.ApplyVerdict(v) }
 
 // goWork runs f on a goroutine of the page.
 func (s *Screen) goWork(f func()) {
@@ -269,6 +338,7 @@ func (s *Screen) Refresh() {
 
 // Reload brings the page up to date after events were missed.
 func (s *Screen) Reload() {
+	s.runs.Reload()
 	if s.jobID != "" {
 		if j, err := s.c.Job(s.jobID); err == nil {
 			s.ApplyJob(j)
@@ -292,6 +362,8 @@ func (s *Screen) ApplySettings(changed []core.Setting) {
 // ApplyJob shows the progress of the download or verification this page started, and
 // refreshes the model card when any model job ends (another front-end may have started it).
 func (s *Screen) ApplyJob(j core.JobInfo) {
+	s.runs.ApplyJob(j)
+	s.review.ApplyJob(j)
 	if j.ID != s.jobID {
 		if j.State.Ended() && (j.Kind == "model.pull" || j.Kind == "model.verify") {
 			s.Refresh()

@@ -98,6 +98,10 @@ func newEnv(t *testing.T, specs []models.Spec) *env {
 						s.ApplyJob(d)
 					case []core.Setting:
 						s.ApplySettings(d)
+					case core.RunPaused:
+						s.ApplyRunPaused(d)
+					case core.VerdictChange:
+						s.ApplyVerdict(d)
 					}
 				}
 			})
