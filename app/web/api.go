@@ -34,15 +34,17 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Error: msg})
 }
 
-// fail maps a core error to a status: bad values 400, unknown jobs 404, a licence not
-// accepted yet 409, shutdown 503.
+// fail maps a core error to a status: bad values and run requests 400, unknown jobs, runs
+// and items 404, a licence not accepted yet 409, shutdown 503.
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *core.FieldError
 	switch {
 	case errors.As(err, &fe):
 		writeJSON(w, http.StatusBadRequest, apiError{Error: fe.Reason, Field: fe.Key})
-	case errors.Is(err, core.ErrNoJob):
+	case errors.Is(err, core.ErrNoJob), errors.Is(err, core.ErrNoRun), errors.Is(err, core.ErrNoItem):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, core.ErrBadRun):
+		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, core.ErrBadImage):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, core.ErrUnknownModel):

@@ -146,11 +146,25 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("POST /api/models/{name}/license", h.acceptLicense)
 	api.HandleFunc("POST /api/models/{name}/pull", h.pullModel)
 	api.HandleFunc("POST /api/models/{name}/verify", h.verifyModel)
+	api.HandleFunc("GET /api/runs", h.listRuns)
+	api.HandleFunc("POST /api/runs", h.startRun) // core.RunRequest as JSON
+	api.HandleFunc("GET /api/runs/{id}", h.getRun)
+	api.HandleFunc("POST /api/runs/{id}/pause", h.pauseRun)
+	api.HandleFunc("POST /api/runs/{id}/resume", h.resumeRun)     // go on after a pause
+	api.HandleFunc("POST /api/runs/{id}/continue", h.continueRun) // [keep_top | min_score] [basic_filter]
+	api.HandleFunc("POST /api/runs/{id}/retry", h.retryRun)
+	api.HandleFunc("GET /api/runs/{id}/review", h.getReview)             // order min max verdict failed reason offset limit
+	api.HandleFunc("GET /api/runs/{id}/distribution", h.getDistribution) // [bins]
+	api.HandleFunc("GET /api/runs/{id}/keep", h.getKeep)                 // threshold | keep_top
+	api.HandleFunc("GET /api/runs/{id}/image", h.getImage)               // source key
+	api.HandleFunc("POST /api/runs/{id}/verdict", h.postVerdict)         // {source, key, verdict}
 	api.HandleFunc("/api/", h.notFound)
 	api.HandleFunc("GET /ui/nav", h.uiNav)
 	api.HandleFunc("GET /ui/section/{id}", h.uiSection)
 	api.HandleFunc("GET /ui/jobs", h.uiJobs)
 	api.HandleFunc("GET /ui/validate/model", h.uiValidateModel)
+	api.HandleFunc("GET /ui/validate/runs", h.uiRuns)
+	api.HandleFunc("GET /ui/validate/review/{id}", h.uiReview)
 	api.HandleFunc("/ui/", h.notFound)
 	pub.Handle("/api/", s.requireAuth(api))
 	pub.Handle("/ui/", s.requireAuth(api))

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ func parseTemplates() (*template.Template, error) {
 		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"seconds": seconds,
 		"bytes":   byteSize,
+		"score":   func(s *float32) string { return strconv.FormatFloat(float64(*s), 'f', 4, 32) },
 	}).ParseFS(assets.Web, "web/templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse web UI templates: %w", err)
@@ -119,6 +121,7 @@ func (h *handlers) uiSection(w http.ResponseWriter, r *http.Request) {
 		}
 		if id == "validate" {
 			p.Validate = h.validatePage(r)
+			p.Validate.Runs = h.runsPage(r)
 		}
 		h.render(w, r, "section", p)
 		return

@@ -142,6 +142,7 @@ type validatePage struct {
 	Jobs        []core.JobInfo // model downloads and checks, newest first
 	Pulling     bool           // a download runs
 	MaxImageMB  int            // the upload limit
+	Runs        *runsPage      // the batch runs card; the section only
 }
 
 // maxModelJobs is how many model jobs the model card lists.

@@ -13,6 +13,8 @@
     events: null,
     jobsTimer: 0,
     modelJobs: false, // a model job changed since the last refresh
+    runJobs: false, // a run's job changed since the last refresh
+    review: null, // the review screen's run, filters, page and position
   };
 
   class APIError extends Error {
@@ -151,8 +153,10 @@
   async function route(focus = true) {
     const id = currentSection();
     if (!id) return;
-    const html = await request('GET', `/ui/section/${encodeURIComponent(id)}`);
+    const review = location.hash.match(/^#\/validate\/review\/(\d+)$/);
+    const html = await request('GET', review ? `/ui/validate/review/${review[1]}` : `/ui/section/${encodeURIComponent(id)}`);
     state.section = id;
+    state.review = null;
     const view = $('#view');
     view.innerHTML = html;
     for (const a of document.querySelectorAll('#nav a[data-section]')) {
@@ -162,6 +166,7 @@
     const title = $('h1', view);
     document.title = `${title ? title.textContent : id} · Gata Contributor`;
     if (focus && title) title.focus({ preventScroll: true });
+    if (review) await openReview(Number(review[1]));
   }
 
   function setBanner(text, kind = 'info') {
@@ -299,18 +304,35 @@
       }
       const pct = $('[data-role="percent"]', li);
       if (pct && p.total > 0) pct.textContent = `${Math.round((100 * Math.min(p.done, p.total)) / p.total)} %`;
+      const rate = $('[data-role="rate"]', li);
+      if (rate) rate.textContent = `${j.rate.toFixed(1)} items/s`;
+      const eta = $('[data-role="eta"]', li);
+      if (eta) eta.textContent = j.eta_seconds > 0 ? `about ${seconds(j.eta_seconds)} left` : '';
       return;
     }
     if (j.kind.startsWith('model.')) state.modelJobs = true;
+    if (j.kind === 'dva.run') {
+      state.runJobs = true;
+      if (state.review && j.subject === String(state.review.run) && j.state !== 'running') reviewJobEnded(j).catch(showError);
+    }
     clearTimeout(state.jobsTimer);
     state.jobsTimer = setTimeout(() => refreshJobLists().catch(showError), 50);
   }
 
   async function refreshJobLists() {
     const model = state.modelJobs;
+    const runs = state.runJobs;
     state.modelJobs = false;
+    state.runJobs = false;
     await refreshJobs();
     if (model) await refreshModelCard();
+    if (runs) await refreshRuns();
+  }
+
+  // seconds formats a duration as the server does ("4 s", "2 min 5 s").
+  function seconds(s) {
+    const d = Math.round(s);
+    return d < 60 ? `${d} s` : `${Math.floor(d / 60)} min ${d % 60} s`;
   }
 
   async function startCheck(button) {
@@ -422,6 +444,382 @@
     }
   }
 
+  // ---- batch runs ----
+
+  async function refreshRuns() {
+    const box = $('#runs');
+    if (!box) return;
+    box.innerHTML = await request('GET', '/ui/validate/runs');
+  }
+
+  function runError(text) {
+    const err = $('#run-error');
+    err.textContent = text;
+    err.hidden = !text;
+  }
+
+  // startRun sends the form as a core.RunRequest; the model is the chosen one.
+  async function startRun(form) {
+    const button = $('#run-start');
+    const status = $('#run-status');
+    runError('');
+    const req = {
+      sources: form.elements.sources.value.split('\n').map((l) => l.trim()).filter(Boolean),
+      out: form.elements.out.value.trim(),
+      basic_filter: form.elements.basic_filter.checked,
+    };
+    const keep = form.elements.keep.value;
+    const value = form.elements.keep_value.value.trim();
+    if (keep !== 'all') {
+      if (value === '' || Number.isNaN(Number(value))) {
+        runError(keep === 'top' ? 'Give the percent of pairs to keep.' : 'Give the lowest score to keep.');
+        return;
+      }
+      if (keep === 'top') req.keep_top = Number(value) / 100;
+      else req.min_score = Number(value);
+    }
+    button.disabled = true;
+    status.dataset.kind = '';
+    status.textContent = 'Starting…';
+    try {
+      const job = await request('POST', '/api/runs', { body: req });
+      status.dataset.kind = 'ok';
+      status.textContent = `Run ${job.subject} started.`;
+      await refreshRuns();
+    } catch (e) {
+      status.textContent = '';
+      if (e.status !== 401) runError(e.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  const runPaths = { 'run-pause': 'pause', 'run-resume': 'resume', 'run-continue': 'continue', 'run-retry': 'retry' };
+
+  // runAction pauses, goes on with, continues or retries a run; the list follows the events.
+  async function runAction(button) {
+    button.disabled = true;
+    try {
+      await request('POST', `/api/runs/${encodeURIComponent(button.dataset.run)}/${runPaths[button.dataset.action]}`);
+      await refreshRuns();
+    } catch (e) {
+      button.disabled = false;
+      throw e;
+    }
+  }
+
+  // ---- review ----
+
+  const pageSize = 50;
+
+  function imageURL(run, it) {
+    return `/api/runs/${run}/image?source=${encodeURIComponent(it.source)}&key=${encodeURIComponent(it.key)}`;
+  }
+
+  async function openReview(run) {
+    const sec = $('#section-review');
+    if (!sec) return;
+    state.review = { run, total: 0, offset: 0, items: [], index: 0, dist: null, threshold: null, keepTimer: 0, keepSeq: 0, exporting: false };
+    const t = sec.dataset.threshold;
+    if (t !== undefined) state.review.threshold = Number(t);
+    await Promise.all([loadReview(0), loadDistribution()]);
+  }
+
+  function reviewParams(offset) {
+    const f = $('#review-filters').elements;
+    const q = new URLSearchParams({ order: f.order.value, offset: String(offset), limit: String(pageSize) });
+    if (f.show.value) {
+      q.set('failed', 'true');
+      const reason = f.show.value.split(':')[1];
+      if (reason) q.set('reason', reason);
+    }
+    if (f.verdict.value) q.set('verdict', f.verdict.value);
+    if (f.min.value !== '') q.set('min', f.min.value);
+    if (f.max.value !== '') q.set('max', f.max.value);
+    return q;
+  }
+
+  // loadReview fetches the page that holds pair index and shows it.
+  async function loadReview(index) {
+    const rv = state.review;
+    const offset = Math.floor(index / pageSize) * pageSize;
+    const page = await request('GET', `/api/runs/${rv.run}/review?${reviewParams(offset)}`);
+    if (state.review !== rv) return;
+    if (page.total > 0 && index >= page.total) return loadReview(page.total - 1);
+    rv.total = page.total;
+    rv.offset = page.offset;
+    rv.items = page.items || [];
+    rv.index = index;
+    showPair();
+  }
+
+  function currentPair() {
+    const rv = state.review;
+    return rv && rv.items[rv.index - rv.offset];
+  }
+
+  function showPair() {
+    const rv = state.review;
+    const sec = $('#section-review');
+    const it = currentPair();
+    $('[data-testid="review-empty"]', sec).hidden = !!it;
+    $('[data-testid="review-figure"]', sec).hidden = !it;
+    $('[data-testid="review-facts"]', sec).hidden = !it;
+    for (const b of sec.querySelectorAll('.review-nav button, .review-verdicts button')) b.disabled = !it;
+    $('[data-testid="review-position"]', sec).textContent = it ? `${rv.index + 1} of ${rv.total}` : '';
+    if (!it) return;
+    $('[data-testid="review-prev"]', sec).disabled = rv.index === 0;
+    $('[data-testid="review-next"]', sec).disabled = rv.index >= rv.total - 1;
+    const img = $('#review-image');
+    const none = $('[data-testid="review-noimage"]', sec);
+    img.hidden = false;
+    none.hidden = true;
+    img.onerror = () => { img.hidden = true; none.hidden = false; };
+    img.src = imageURL(rv.run, it);
+    img.alt = it.caption ? `Image of: ${it.caption}` : `Image ${it.key}`;
+    $('[data-testid="review-caption"]', sec).textContent = it.caption || '(no caption)';
+    $('[data-testid="review-score"]', sec).textContent = it.reason ? '—' : it.score.toFixed(4);
+    $('[data-testid="review-key"]', sec).textContent = it.key;
+    $('[data-testid="review-size"]', sec).textContent = it.width ? `${it.width} × ${it.height}` : 'unknown';
+    showVerdict(it);
+    for (const el of sec.querySelectorAll('[data-role="reason"]')) el.hidden = !it.reason;
+    $('[data-testid="review-reason"]', sec).textContent = it.reason ? `${it.reason}${it.error ? `: ${it.error}` : ''}` : '';
+    const next = rv.items[rv.index - rv.offset + 1];
+    if (next) new Image().src = imageURL(rv.run, next);
+  }
+
+  function showVerdict(it) {
+    const badge = $('[data-testid="review-verdict"]');
+    badge.textContent = it.verdict || 'none';
+    badge.className = `badge verdict-${it.verdict || 'none'}`;
+    for (const b of document.querySelectorAll('.review-verdicts button')) {
+      b.setAttribute('aria-pressed', String(b.dataset.verdict === (it.verdict || '') && !!it.verdict));
+    }
+  }
+
+  async function movePair(step) {
+    const rv = state.review;
+    const i = rv ? rv.index + step : -1;
+    if (i < 0 || i >= rv.total) return;
+    if (i >= rv.offset && i < rv.offset + rv.items.length) {
+      rv.index = i;
+      showPair();
+    } else {
+      await loadReview(i);
+    }
+  }
+
+  async function setVerdict(verdict) {
+    const rv = state.review;
+    const it = currentPair();
+    if (!it) return;
+    const err = $('#review-error');
+    err.hidden = true;
+    try {
+      await request('POST', `/api/runs/${rv.run}/verdict`, { body: { source: it.source, key: it.key, verdict } });
+      it.verdict = verdict;
+      if (currentPair() === it) showVerdict(it);
+    } catch (e) {
+      if (e.status === 401) return;
+      err.textContent = e.message;
+      err.hidden = false;
+    }
+  }
+
+  // verdictChanged follows a verdict given here or elsewhere.
+  function verdictChanged(v) {
+    const rv = state.review;
+    if (!rv || v.run !== rv.run) return;
+    const it = rv.items.find((x) => x.source === v.source && x.key === v.key);
+    if (!it) return;
+    it.verdict = v.verdict;
+    if (currentPair() === it) showVerdict(it);
+  }
+
+  // ---- the threshold ----
+
+  const svgNS = 'http://www.w3.org/2000/svg';
+  const hist = { w: 600, h: 150 };
+
+  function svgEl(name, attrs) {
+    const el = document.createElementNS(svgNS, name);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    return el;
+  }
+
+  async function loadDistribution() {
+    const rv = state.review;
+    const d = await request('GET', `/api/runs/${rv.run}/distribution?bins=40`);
+    if (state.review !== rv) return;
+    rv.dist = d;
+    const slider = $('#threshold');
+    const lo = Math.max(-1, Math.floor(d.min * 1000) / 1000);
+    const hi = Math.min(1, Math.ceil(d.max * 1000) / 1000 + 0.001);
+    slider.min = String(lo);
+    slider.max = String(hi);
+    slider.disabled = d.total === 0;
+    $('#apply-threshold').disabled = d.total === 0 || $('#section-review').dataset.live === 'true';
+    drawHistogram();
+    setThreshold(rv.threshold === null ? lo : rv.threshold);
+  }
+
+  // drawHistogram draws the run's scores as bars, with the threshold as a line one can drag.
+  function drawHistogram() {
+    const rv = state.review;
+    const d = rv.dist;
+    const box = $('#histogram');
+    const svg = svgEl('svg', { viewBox: `0 0 ${hist.w} ${hist.h}`, class: 'histogram-svg', role: 'img', 'aria-label': `Histogram of ${d.total} scores from ${d.min.toFixed(3)} to ${d.max.toFixed(3)}`, 'data-testid': 'histogram-svg' });
+    const top = Math.max(1, ...d.counts);
+    const bw = hist.w / d.counts.length;
+    d.counts.forEach((n, i) => {
+      const h = (n / top) * (hist.h - 22);
+      const bar = svgEl('rect', { x: i * bw + 1, y: hist.h - 16 - h, width: Math.max(bw - 2, 1), height: h, class: 'bar', 'data-lo': d.edges[i] });
+      const tip = svgEl('title', {});
+      tip.textContent = `${n} from ${d.edges[i].toFixed(3)} to ${d.edges[i + 1].toFixed(3)}`;
+      bar.append(tip);
+      svg.append(bar);
+    });
+    const axis = [[d.min, 'start', 2], [d.max, 'end', hist.w - 2]];
+    for (const [v, anchor, x] of axis) {
+      const t = svgEl('text', { x, y: hist.h - 3, 'text-anchor': anchor, class: 'axis' });
+      t.textContent = v.toFixed(3);
+      svg.append(t);
+    }
+    svg.append(svgEl('line', { x1: 0, x2: 0, y1: 0, y2: hist.h - 16, class: 'threshold-line', 'data-testid': 'threshold-line' }));
+    svg.append(svgEl('rect', { x: -6, y: 0, width: 12, height: hist.h - 16, class: 'threshold-handle' }));
+    box.replaceChildren(svg);
+    svg.addEventListener('pointerdown', (ev) => {
+      svg.setPointerCapture(ev.pointerId);
+      dragTo(svg, ev);
+      const move = (e) => dragTo(svg, e);
+      const up = () => {
+        svg.removeEventListener('pointermove', move);
+        svg.removeEventListener('pointerup', up);
+        svg.removeEventListener('pointercancel', up);
+      };
+      svg.addEventListener('pointermove', move);
+      svg.addEventListener('pointerup', up);
+      svg.addEventListener('pointercancel', up);
+    });
+  }
+
+  // xOf and valueAt map a score to the histogram's x and back.
+  function xOf(d, v) {
+    return d.max > d.min ? ((v - d.min) / (d.max - d.min)) * hist.w : 0;
+  }
+
+  function dragTo(svg, ev) {
+    const d = state.review.dist;
+    const r = svg.getBoundingClientRect();
+    const f = Math.min(Math.max((ev.clientX - r.left) / r.width, 0), 1);
+    setThreshold(d.min + f * (d.max - d.min));
+  }
+
+  // setThreshold moves the line, the slider and the kept bars, and asks the server how
+  // many pairs the threshold keeps (debounced while it is dragged).
+  function setThreshold(t) {
+    const rv = state.review;
+    const slider = $('#threshold');
+    t = Math.round(t * 10000) / 10000;
+    t = Math.min(Math.max(t, Number(slider.min)), Number(slider.max));
+    rv.threshold = t;
+    slider.value = String(t);
+    slider.setAttribute('aria-valuetext', t.toFixed(4));
+    $('#threshold-value').textContent = t.toFixed(4);
+    const d = rv.dist;
+    if (d) {
+      const x = Math.min(Math.max(xOf(d, t), 0), hist.w);
+      for (const l of document.querySelectorAll('#histogram .threshold-line')) { l.setAttribute('x1', x); l.setAttribute('x2', x); }
+      const handle = $('#histogram .threshold-handle');
+      if (handle) handle.setAttribute('x', x - 6);
+      d.counts.forEach((_, i) => {
+        const bar = document.querySelectorAll('#histogram .bar')[i];
+        if (bar) bar.classList.toggle('kept', d.edges[i + 1] > t || (i === d.counts.length - 1 && d.max >= t));
+      });
+    }
+    clearTimeout(rv.keepTimer);
+    const seq = ++rv.keepSeq;
+    $('#keep-readout').dataset.pending = 'true';
+    rv.keepTimer = setTimeout(() => keepAt(t, seq).catch(showError), 120);
+  }
+
+  async function keepAt(t, seq) {
+    const rv = state.review;
+    const k = await request('GET', `/api/runs/${rv.run}/keep?threshold=${encodeURIComponent(t)}`);
+    if (state.review !== rv || seq !== rv.keepSeq) return;
+    const out = $('#keep-readout');
+    out.dataset.pending = 'false';
+    out.dataset.kept = String(k.kept);
+    out.dataset.threshold = String(t);
+    const pct = (100 * k.fraction).toFixed(k.fraction > 0 && k.fraction < 0.1 ? 2 : 1);
+    out.textContent = `Keeps ${k.kept} of ${k.total} scored pairs: the top ${pct} %.`;
+    $('[data-testid="keep-fraction"]').textContent = `top ${pct} %`;
+  }
+
+  async function applyThreshold(button) {
+    const rv = state.review;
+    const status = $('#apply-status');
+    button.disabled = true;
+    status.dataset.kind = '';
+    status.textContent = 'Exporting…';
+    try {
+      const job = await request('POST', `/api/runs/${rv.run}/continue`, { body: { min_score: rv.threshold } });
+      rv.exporting = job.id;
+      $('#section-review').dataset.live = 'true';
+    } catch (e) {
+      button.disabled = false;
+      status.textContent = '';
+      if (e.status !== 401) {
+        status.dataset.kind = 'error';
+        status.textContent = `Not exported: ${e.message}`;
+      }
+    }
+  }
+
+  // reviewJobEnded says how the export (or the run's scoring) ended.
+  async function reviewJobEnded(j) {
+    const rv = state.review;
+    const sec = $('#section-review');
+    sec.dataset.live = 'false';
+    $('#apply-threshold').disabled = !rv.dist || rv.dist.total === 0;
+    const status = $('#apply-status');
+    if (j.state === 'done') {
+      const s = await request('GET', `/api/runs/${rv.run}`);
+      if (state.review !== rv) return;
+      status.dataset.kind = 'ok';
+      const sum = s.summary;
+      status.textContent = sum ? `Exported: ${sum.kept} of ${sum.scored} kept.` : 'Done.';
+      status.dataset.kept = sum ? String(sum.kept) : '';
+      if (!rv.exporting) await Promise.all([loadDistribution(), loadReview(rv.index)]);
+    } else {
+      status.dataset.kind = 'error';
+      status.textContent = j.state === 'cancelled' ? 'The export was cancelled.' : `Not exported: ${j.error}`;
+    }
+    rv.exporting = false;
+  }
+
+  // reviewKey is the review screen's keyboard: ←/→ or j/k move, K or Enter keeps, R or
+  // Backspace rejects, U clears.
+  function reviewKey(ev) {
+    if (!state.review || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const t = ev.target;
+    if (t.closest && t.closest('input, select, textarea')) return;
+    const onControl = t.closest && t.closest('button, a');
+    let act;
+    switch (ev.key) {
+      case 'ArrowLeft': case 'j': act = () => movePair(-1); break;
+      case 'ArrowRight': case 'k': act = () => movePair(1); break;
+      case 'K': act = () => setVerdict('keep'); break;
+      case 'Enter': if (!onControl) act = () => setVerdict('keep'); break;
+      case 'R': case 'r': case 'Backspace': act = () => setVerdict('reject'); break;
+      case 'U': case 'u': act = () => setVerdict(''); break;
+      default:
+    }
+    if (!act) return;
+    ev.preventDefault();
+    act().catch(showError);
+  }
+
   // ---- events ----
 
   function connectEvents() {
@@ -430,6 +828,8 @@
     state.events = es;
     es.addEventListener('open', () => setBanner(''));
     es.addEventListener('job', (ev) => jobChanged(JSON.parse(ev.data)));
+    es.addEventListener('run.paused', () => refreshRuns().catch(showError));
+    es.addEventListener('verdict', (ev) => verdictChanged(JSON.parse(ev.data)));
     es.addEventListener('settings', (ev) => {
       const changed = JSON.parse(ev.data) || [];
       for (const s of changed) applySetting(s);
@@ -467,6 +867,12 @@
     } else if (ev.target.id === 'score-form') {
       ev.preventDefault();
       scorePair(ev.target).catch(showError);
+    } else if (ev.target.id === 'run-form') {
+      ev.preventDefault();
+      startRun(ev.target).catch(showError);
+    } else if (ev.target.id === 'review-filters') {
+      ev.preventDefault();
+      loadReview(0).catch(showError);
     } else if (ev.target.id === 'login-form') {
       login(ev).catch(showError);
     }
@@ -477,11 +883,21 @@
     if (t.id === 'check-start') startCheck(t).catch(showError);
     else if (t.dataset.action === 'cancel') cancelJob(t).catch(showError);
     else if (t.dataset.action in modelPaths) modelAction(t).catch(showError);
+    else if (t.dataset.action in runPaths) runAction(t).catch(showError);
+    else if (t.dataset.action === 'review-prev') movePair(-1).catch(showError);
+    else if (t.dataset.action === 'review-next') movePair(1).catch(showError);
+    else if (t.dataset.action === 'review-verdict') setVerdict(t.dataset.verdict).catch(showError);
+    else if (t.id === 'apply-threshold') applyThreshold(t).catch(showError);
     else if (t.id === 'sign-out') signOut();
   });
   document.addEventListener('change', (ev) => {
     if (ev.target.id === 'score-image') previewImage(ev.target).catch(showError);
+    else if (ev.target.closest('#review-filters')) loadReview(0).catch(showError);
   });
+  document.addEventListener('input', (ev) => {
+    if (ev.target.id === 'threshold' && state.review) setThreshold(Number(ev.target.value));
+  });
+  document.addEventListener('keydown', reviewKey);
   window.addEventListener('hashchange', () => {
     if (state.sections.length && !location.hash.startsWith('#key=')) route().catch(showError);
     else if (location.hash.startsWith('#key=')) boot();
