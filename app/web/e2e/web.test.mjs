@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -426,6 +426,188 @@ test('Validate: download steps, then score a pair like the command line does', a
     await context.close();
     await server.stop();
     await new Promise((resolve) => { hub.closeAllConnections(); hub.close(resolve); });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Validate: a batch run from the form, then its review screen', async (t) => {
+  const clipDir = path.join(sharedDir(), 'testdata', 'clip');
+  const dir = mkdtempSync(path.join(tmpdir(), 'gata-web-e2e-runs-'));
+  const photos = path.join(dir, 'photos');
+  const out = path.join(dir, 'out');
+  mkdirSync(photos);
+  const pairs = [
+    ['chelsea.jpg', 'a tabby cat looking up at the camera'],
+    ['coffee.jpg', 'a cup of coffee on a saucer, seen from above'],
+    ['astronaut.jpg', 'an astronaut in a white suit with a flag'],
+    ['rocket.jpg', 'a rocket standing on its launch pad'],
+    ['camera_gray_224x229.png', 'a man with a camera on a tripod'],
+    ['chelsea.png', 'a cat'],
+    ['retina.jpg', 'a photo of the back of an eye'],
+    ['coffee.jpg', 'a red sports car on a race track'],
+    ['chelsea.jpg', 'a bowl of soup'],
+  ];
+  pairs.forEach(([file, caption], i) => {
+    const name = String(i).padStart(3, '0');
+    copyFileSync(path.join(clipDir, file), path.join(photos, name + path.extname(file)));
+    writeFileSync(path.join(photos, `${name}.txt`), caption);
+  });
+  writeFileSync(path.join(photos, 'broken.jpg'), Buffer.from('\xff\xd8\xff\xe0 not really a jpeg', 'latin1'));
+  writeFileSync(path.join(photos, 'broken.txt'), 'a broken file');
+
+  const server = await serve(path.join(dir, 'data'));
+  const { context, page, problems } = await openPage();
+  let run;
+  try {
+    await server.api('/api/settings', { method: 'PATCH', body: JSON.stringify({ 'validate.model': clipDir }), headers: { 'Content-Type': 'application/json' } });
+    await page.goto(server.login);
+    await page.waitForSelector('[data-testid="section-chat"]');
+    await showSection(page, 'validate');
+
+    await t.test('a run started from the form finishes with its counts', async () => {
+      await page.fill('[data-testid="run-sources"]', photos);
+      await page.fill('[data-testid="run-out"]', out);
+      await page.selectOption('[data-testid="run-keep"]', 'top');
+      await page.fill('[data-testid="run-keep-value"]', '50');
+      await page.click('[data-testid="run-start"]');
+      await page.waitForFunction(() => /^Run \d+ started\.$/.test(document.querySelector('[data-testid="run-status"]').textContent));
+      run = Number((await page.textContent('[data-testid="run-status"]')).match(/\d+/)[0]);
+      const li = page.locator(`[data-testid="run"][data-run-id="${run}"]`);
+      await page.waitForSelector(`[data-testid="run"][data-run-id="${run}"][data-run-state="done"]`, { timeout: 120_000 });
+      assert.equal(await li.locator('[data-testid="run-scored"]').innerText(), `${pairs.length} scored`);
+      assert.equal(await li.locator('[data-testid="run-failed"]').innerText(), '1 failed');
+      assert.match(await li.locator('[data-testid="run-counts"]').innerText(), /\(corrupt 1\)/);
+      const s = await server.api(`/api/runs/${run}`);
+      assert.equal(s.state, 'done');
+      assert.equal(await li.locator('[data-testid="run-kept"]').innerText(), `${s.summary.kept} kept`);
+      assert.equal(await li.locator('[data-testid="run-retry"]').count(), 1, 'a run with a failed item offers no retry');
+      await shot(page, 'runs');
+    });
+
+    const order = (await server.api(`/api/runs/${run}/review?order=score_desc`)).items;
+    const pos = () => page.innerText('[data-testid="review-position"]');
+    const key = () => page.innerText('[data-testid="review-key"]');
+
+    await t.test('the review screen opens at its own URL and moves with the keyboard', async () => {
+      await page.click(`[data-testid="run"][data-run-id="${run}"] [data-testid="run-review"]`);
+      await page.waitForSelector('[data-testid="section-review"]');
+      assert.equal(new URL(page.url()).hash, `#/validate/review/${run}`);
+      await page.waitForFunction(() => document.querySelector('[data-testid="review-position"]').textContent.startsWith('1 of'));
+      assert.equal(await pos(), `1 of ${pairs.length}`);
+      assert.equal(await key(), order[0].key);
+      assert.equal(await page.innerText('[data-testid="review-score"]'), order[0].score.toFixed(4));
+      assert.equal(await page.innerText('[data-testid="review-caption"]'), order[0].caption);
+      assert.ok(await page.locator('#review-image').evaluate((img) => new Promise((resolve) => {
+        if (img.complete) resolve(img.naturalWidth > 0);
+        else img.onload = () => resolve(img.naturalWidth > 0);
+      })), 'the review shows no image');
+      await page.locator('body').focus();
+      await page.keyboard.press('ArrowRight');
+      assert.equal(await pos(), `2 of ${pairs.length}`);
+      await page.keyboard.press('k');
+      assert.equal(await key(), order[2].key);
+      await page.keyboard.press('j');
+      await page.keyboard.press('ArrowLeft');
+      assert.equal(await key(), order[0].key);
+      assert.match(await page.innerText('[data-testid="shortcuts"]'), /Backspace/);
+    });
+
+    await t.test('verdicts given with keys are stored and shown after a reload', async () => {
+      await page.keyboard.press('Shift+K');
+      await page.waitForFunction(() => document.querySelector('[data-testid="review-verdict"]').textContent === 'keep');
+      await page.keyboard.press('ArrowRight');
+      await page.keyboard.press('R');
+      await page.waitForFunction(() => document.querySelector('[data-testid="review-verdict"]').textContent === 'reject');
+      await page.keyboard.press('ArrowRight');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => document.querySelector('[data-testid="review-verdict"]').textContent === 'keep');
+      await page.keyboard.press('u');
+      await page.waitForFunction(() => document.querySelector('[data-testid="review-verdict"]').textContent === 'none');
+      const kept = (await server.api(`/api/runs/${run}/review?verdict=keep`)).items.map((i) => i.key);
+      const rejected = (await server.api(`/api/runs/${run}/review?verdict=reject`)).items.map((i) => i.key);
+      assert.deepEqual(kept, [order[0].key]);
+      assert.deepEqual(rejected, [order[1].key]);
+
+      await page.reload();
+      await page.waitForSelector('[data-testid="section-review"]');
+      await page.waitForFunction(() => document.querySelector('[data-testid="review-position"]').textContent.startsWith('1 of'));
+      assert.equal(await page.innerText('[data-testid="review-verdict"]'), 'keep');
+      await page.locator('body').focus();
+      await page.keyboard.press('ArrowRight');
+      assert.equal(await page.innerText('[data-testid="review-verdict"]'), 'reject');
+      await page.keyboard.press('ArrowLeft');
+    });
+
+    await t.test('the failed items are listed with their reason', async () => {
+      await page.selectOption('[data-testid="review-show"]', 'failed:corrupt');
+      await page.waitForFunction(() => document.querySelector('[data-testid="review-position"]').textContent === '1 of 1');
+      assert.equal(await key(), 'broken');
+      assert.match(await page.innerText('[data-testid="review-reason"]'), /^corrupt/);
+      await page.waitForSelector('[data-testid="review-noimage"]:not([hidden])');
+      await page.selectOption('[data-testid="review-show"]', '');
+      await page.waitForFunction((n) => document.querySelector('[data-testid="review-position"]').textContent === `1 of ${n}`, pairs.length);
+    });
+
+    // readout waits for the kept count of the threshold now shown.
+    const readout = async () => {
+      await page.waitForFunction(() => {
+        const r = document.querySelector('[data-testid="keep-readout"]');
+        return r.dataset.pending === 'false' && Number(r.dataset.threshold).toFixed(4) === document.querySelector('[data-testid="threshold-value"]').textContent;
+      });
+      return page.$eval('[data-testid="keep-readout"]', (r) => ({ kept: Number(r.dataset.kept), threshold: Number(r.dataset.threshold), text: r.textContent }));
+    };
+    let chosen;
+
+    await t.test('dragging the threshold shows what it keeps, as the API counts it', async () => {
+      const first = await readout();
+      const s = await server.api(`/api/runs/${run}`);
+      assert.equal(first.kept, s.summary.kept, `the screen opens at the run's threshold: ${first.text}`);
+      const box = await page.locator('[data-testid="histogram-svg"]').boundingBox();
+      const y = box.y + box.height / 2;
+      await page.mouse.move(box.x + box.width * 0.5, y);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.3, y, { steps: 5 });
+      await page.mouse.move(box.x + box.width * 0.05, y, { steps: 5 });
+      await page.mouse.up();
+      chosen = await readout();
+      assert.ok(chosen.kept > first.kept, `dragging left keeps ${chosen.kept}, not more than ${first.kept}`);
+      const k = await server.api(`/api/runs/${run}/keep?threshold=${chosen.threshold}`);
+      assert.equal(chosen.kept, k.kept);
+      assert.equal(chosen.text, `Keeps ${k.kept} of ${k.total} scored pairs: the top ${(100 * k.fraction).toFixed(1)} %.`);
+      assert.equal(await page.innerText('[data-testid="threshold-value"]'), chosen.threshold.toFixed(4));
+      // The slider moves it with the keyboard too.
+      await page.focus('[data-testid="threshold"]');
+      await page.keyboard.press('ArrowRight');
+      const nudged = await readout();
+      assert.ok(nudged.threshold > chosen.threshold, `the arrow key left the threshold at ${nudged.threshold}`);
+      chosen = nudged;
+      await shot(page, 'review');
+    });
+
+    await t.test('applying the threshold exports with it; verdicts win', async () => {
+      await page.click('[data-testid="apply-threshold"]');
+      await page.waitForFunction(() => document.querySelector('[data-testid="apply-status"]').dataset.kind === 'ok', null, { timeout: 120_000 });
+      const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+      assert.ok(Math.abs(summary.min_score - chosen.threshold) < 1e-6, `summary.json min_score ${summary.min_score}, threshold ${chosen.threshold}`);
+      const items = (await server.api(`/api/runs/${run}/review?limit=1000`)).items;
+      const f32 = Math.fround(chosen.threshold);
+      const want = items.filter((i) => (i.verdict === 'keep') || (i.verdict !== 'reject' && i.score >= f32)).length;
+      assert.equal(summary.kept, want, `summary.json keeps ${summary.kept}; the threshold and the verdicts keep ${want}`);
+      assert.equal(summary.verdict_keep, 1);
+      assert.equal(summary.verdict_reject, 1);
+      assert.equal(await page.innerText('[data-testid="apply-status"]'), `Exported: ${summary.kept} of ${summary.scored} kept.`);
+    });
+
+    await t.test('the review screen fits a narrow window', async () => {
+      await page.setViewportSize({ width: 420, height: 860 });
+      assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'the page scrolls sideways');
+      await shot(page, 'review-narrow');
+    });
+
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -639,7 +639,7 @@
   // ---- the threshold ----
 
   const svgNS = 'http://www.w3.org/2000/svg';
-  const hist = { w: 600, h: 150 };
+  const hist = { w: 320, h: 120 };
 
   function svgEl(name, attrs) {
     const el = document.createElementNS(svgNS, name);
