@@ -355,7 +355,11 @@ func (c *Core) Runs(ctx context.Context) ([]RunInfo, error) {
 	}
 	out := make([]RunInfo, 0, len(runs))
 	for _, r := range runs {
-		out = append(out, runInfoOf(r))
+		info := runInfoOf(r)
+		if info.Scored, info.Failed, err = rs.RunCounts(ctx, r.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, info)
 	}
 	return out, nil
 }

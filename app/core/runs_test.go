@@ -104,8 +104,8 @@ func TestStartRunScoresAFolderAndExports(t *testing.T) {
 		t.Errorf("RunSummary = %+v, %v", sum, err)
 	}
 	runs, err := c.Runs(ctx)
-	if err != nil || len(runs) != 1 || runs[0].ID != id {
-		t.Errorf("Runs = %+v, %v", runs, err)
+	if err != nil || len(runs) != 1 || runs[0].ID != id || runs[0].Scored != 30 || runs[0].Failed["corrupt"] != 1 {
+		t.Errorf("Runs = %+v, %v; want the run with its counts", runs, err)
 	}
 
 	// Resuming a finished run scores nothing again; retrying the failed one tries it again.
