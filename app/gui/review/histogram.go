@@ -12,7 +12,7 @@ import (
 )
 
 // histogramSize is the smallest size of the histogram.
-var histogramSize = fyne.NewSize(360, 110)
+var histogramSize = fyne.NewSize(360, 80)
 
 // histogram draws a run's score distribution as bars, the bins at or above the threshold
 // in the primary colour, with a line at the threshold.

@@ -44,7 +44,7 @@ const (
 	ClearLabel    = "Clear"
 	ApplyLabel    = "Apply threshold and export"
 	FailedLabel   = "Failed items"
-	ShortcutsText = "← → previous / next · K keep · R reject · U clear"
+	ShortcutsText = "Keys: Left / Right previous / next · K keep · R reject · U clear"
 
 	OrderHigh = "Score, high to low"
 	OrderLow  = "Score, low to high"
@@ -65,7 +65,7 @@ var (
 )
 
 // imageSize is the smallest size of the pair's image.
-var imageSize = fyne.NewSize(360, 270)
+var imageSize = fyne.NewSize(300, 210)
 
 // Screen is the review view. Its methods must be called on the Fyne UI goroutine; the core
 // calls it makes run on goroutines of their own that hand their results to do.
@@ -209,9 +209,10 @@ func New(ctx context.Context, c Core, do func(func()), onBack func()) *Screen {
 		return container.NewGridWrap(fyne.NewSize(200, o.MinSize().Height), o)
 	}
 	filters := container.NewHBox(widget.NewLabel("Sort"), wide(s.order), widget.NewLabel("Show"), wide(s.verdict), s.failed)
-	threshold := widget.NewCard("Threshold", "", container.NewVBox(
-		s.hist, s.slider, s.rangeLbl, s.keepLbl,
-		s.apply, s.exportMsg,
+	threshold := widget.NewCard("", "", container.NewVBox(
+		s.hist, s.slider,
+		container.NewBorder(nil, nil, s.apply, nil, s.keepLbl),
+		s.rangeLbl, s.exportMsg,
 	))
 	header := container.NewBorder(nil, nil, s.back, shortcuts, s.title)
 	s.content = container.NewVScroll(container.NewPadded(container.NewVBox(header, filters, pair, threshold)))
@@ -424,7 +425,7 @@ func (s *Screen) ApplyVerdict(v core.VerdictChange) {
 	s.showVerdict()
 }
 
-// TypedKey handles the arrow keys: ← previous, → next.
+// TypedKey handles the arrow keys: Left previous, Right next.
 func (s *Screen) TypedKey(ev *fyne.KeyEvent) {
 	switch ev.Name {
 	case fyne.KeyLeft:
@@ -494,7 +495,7 @@ func (s *Screen) threshold(t float64) {
 				return
 			}
 			s.keep = k
-			s.setKeep(fmt.Sprintf("A score ≥ %.3f keeps %d of %d pairs: the top %.1f %%.", k.Threshold, k.Kept, k.Total, 100*k.Fraction),
+			s.setKeep(fmt.Sprintf("A score of at least %.3f keeps %d of %d pairs: the top %.1f %%.", k.Threshold, k.Kept, k.Total, 100*k.Fraction),
 				widget.MediumImportance)
 		})
 	})
@@ -566,7 +567,7 @@ func (s *Screen) ApplyJob(j core.JobInfo) {
 				x := sum.Summary
 				text := fmt.Sprintf("Exported: %d of %d scored pairs kept", x.Kept, x.Scored)
 				if x.MinScore != nil {
-					text += fmt.Sprintf(" at a score ≥ %.3f", *x.MinScore)
+					text += fmt.Sprintf(" at a score of at least %.3f", *x.MinScore)
 				}
 				if x.VerdictKeep+x.VerdictReject > 0 {
 					text += fmt.Sprintf("; your verdicts: %d keep, %d reject", x.VerdictKeep, x.VerdictReject)

@@ -140,7 +140,7 @@ func New(ctx context.Context, c Core, w fyne.Window, do func(func()), onReview f
 		}
 	})
 	s.keepMode.SetSelected(KeepAll)
-	s.basic = widget.NewCheck("DataComp's basic filter (caption length, image size, aspect ratio)", nil)
+	s.basic = widget.NewCheck("DataComp basic filter", nil)
 	s.startBtn = widget.NewButtonWithIcon(StartLabel, theme.MediaPlayIcon(), s.start)
 	s.startBtn.Importance = widget.HighImportance
 	s.msg = widget.NewLabel("")
@@ -153,8 +153,7 @@ func New(ctx context.Context, c Core, w fyne.Window, do func(func()), onReview f
 	form := container.New(layout.NewFormLayout(),
 		label("Dataset"), container.NewBorder(nil, nil, nil, container.NewHBox(s.srcFolder, s.srcFile), s.source),
 		label("Output"), container.NewBorder(nil, nil, nil, s.outFolder, s.out),
-		label("Keep"), container.NewGridWithColumns(2, s.keepMode, s.keepValue),
-		widget.NewLabel(""), s.basic,
+		label("Keep"), container.NewBorder(nil, nil, nil, s.basic, container.NewGridWithColumns(2, s.keepMode, s.keepValue)),
 	)
 	s.empty = widget.NewLabel("No runs yet.")
 	s.empty.Importance = widget.LowImportance
@@ -472,7 +471,7 @@ func (s *Screen) showRow(r *row, info core.RunSummary) {
 	j, running := s.live(info.ID)
 	title := fmt.Sprintf("Run %d · %s", info.ID, sourcesText(info.Sources))
 	if info.Out != "" {
-		title += " → " + filepath.Base(info.Out)
+		title += " to " + filepath.Base(info.Out)
 	}
 	r.title.SetText(title)
 

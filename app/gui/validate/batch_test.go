@@ -100,7 +100,9 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 	keep.SetSelected(runs.KeepTop)
 	test.Type(value, "50")
 	test.Tap(start)
-	e.ui.until(t, "the run to start", func() bool { return strings.HasPrefix(msg.Text, "Started run") || msg.Importance == widget.DangerImportance })
+	e.ui.until(t, "the run to start", func() bool {
+		return strings.HasPrefix(msg.Text, "Started run") || msg.Importance == widget.DangerImportance
+	})
 	if !strings.HasPrefix(msg.Text, "Started run") {
 		t.Fatalf("after Start run: %q", msg.Text)
 	}

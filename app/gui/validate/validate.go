@@ -225,7 +225,7 @@ func (s *Screen) Review() *review.Screen { return s.review }
 func (s *Screen) ReviewShown() bool { return s.reviewPage.Visible() }
 
 // OpenReview shows the review of a run in place of the page. While it is shown (and the
-// page is), the window's keys navigate it: ← → previous / next, K keep, R reject, U clear.
+// page is), the window's keys navigate it: Left / Right previous / next, K keep, R reject, U clear.
 func (s *Screen) OpenReview(run core.RunInfo) {
 	if !s.keysSet {
 		s.keysSet = true
