@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"image/png"
 	"math"
 	"os"
@@ -78,6 +79,14 @@ func TestWindowUnderXvfb(t *testing.T) {
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+	// A batch run over a folder of the shared photos, made with the CLI before the window
+	// opens, for the review view.
+	photos := photoFolder(t, clipDir, 9)
+	run := exec.Command(bin, "dva", "run", photos, "--model", clipDir, "--out", filepath.Join(tmp, "out"), "--keep-top", "0.5")
+	run.Env = append(os.Environ(), "GATA_DATA_DIR="+dataDir)
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("gata dva run: %v\n%s", err, out)
 	}
 	logPath := filepath.Join(artifacts, "gata-e2e.log")
 	logFile, err := os.Create(logPath)
@@ -201,6 +210,50 @@ func TestWindowUnderXvfb(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot %s: %d distinct colours, luminance mean %.1f stddev %.1f", vshot, vst.colours, vst.mean, vst.stddev)
+
+	// The runs card lists the run; its Review button (the lowest primary-coloured button of
+	// the page, once the page is scrolled down a little) opens the review view.
+	sx, sy := at(600, 400)
+	if err := xc.scroll(sx, sy, 3); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	rshot := filepath.Join(artifacts, "runs.png")
+	if out, err := exec.Command(importBin, "-display", display, "-window", "root", "png:"+rshot).CombinedOutput(); err != nil {
+		t.Fatalf("screenshot with import: %v\n%s", err, out)
+	}
+	left, _ := at(220, 0)
+	rx, ry, ok := lowestPrimary(t, rshot, left)
+	if !ok {
+		t.Fatalf("no Review button found in %s", rshot)
+	}
+	if err := xc.click(rx, ry); err != nil {
+		t.Fatal(err)
+	}
+	// The review view shows the Reject button in the danger colour, and the pair's image.
+	reviewShot := filepath.Join(artifacts, "review.png")
+	for {
+		time.Sleep(500 * time.Millisecond)
+		out, err := exec.Command(importBin, "-display", display, "-window", "root", "png:"+reviewShot).CombinedOutput()
+		if err != nil {
+			t.Fatalf("screenshot with import: %v\n%s", err, out)
+		}
+		if n := countPixels(t, reviewShot, isDanger); n > 300 {
+			time.Sleep(time.Second) // the image loads off the UI goroutine
+			if out, err := exec.Command(importBin, "-display", display, "-window", "root", "png:"+reviewShot).CombinedOutput(); err != nil {
+				t.Fatalf("screenshot with import: %v\n%s", err, out)
+			}
+			break
+		}
+		if time.Now().After(deadline.Add(60 * time.Second)) {
+			t.Fatalf("no review view after clicking %d,%d; see %s and %s; app log:\n%s", rx, ry, rshot, reviewShot, appLog())
+		}
+	}
+	rst, err := statsOf(reviewShot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s: %d distinct colours, luminance mean %.1f stddev %.1f", reviewShot, rst.colours, rst.mean, rst.stddev)
 
 	// SIGTERM ends it cleanly.
 	if err := app.Process.Signal(syscall.SIGTERM); err != nil {
@@ -339,4 +392,103 @@ func statsOf(path string) (imageStats, error) {
 	mean := sum / n
 	return imageStats{w: b.Dx(), h: b.Dy(), colours: len(seen), mean: mean,
 		stddev: math.Sqrt(math.Max(sum2/n-mean*mean, 0))}, nil
+}
+
+// photoFolder writes n copies of the shared photos with .txt captions into a new folder.
+func photoFolder(t *testing.T, clipDir string, n int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "photos")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	photos := []struct{ file, caption string }{
+		{"chelsea.jpg", "a tabby cat looking up at the camera"},
+		{"camera_gray_224x229.png", "a man with a camera on a tripod"},
+		{"coffee.jpg", "a cup of coffee on a saucer"},
+	}
+	for i := range n {
+		p := photos[i%len(photos)]
+		data, err := os.ReadFile(filepath.Join(clipDir, p.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%04d%s", i, filepath.Ext(p.file))), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%04d.txt", i)), []byte(fmt.Sprintf("%s, photo %d\n", p.caption, i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// isDanger reports whether a colour is the theme's red (a danger button).
+func isDanger(c [3]uint8) bool { return int(c[0]) > int(c[1])+80 && int(c[0]) > int(c[2])+60 }
+
+// countPixels counts the pixels of a PNG that match.
+func countPixels(t *testing.T, path string, match func([3]uint8) bool) int {
+	t.Helper()
+	img := decodePNG(t, path)
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if match([3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)}) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// lowestPrimary finds the lowest band of rows, right of x0, with at least 20 pixels in the
+// primary colour (a highlighted button), and returns its centre.
+func lowestPrimary(t *testing.T, path string, x0 int) (int, int, bool) {
+	t.Helper()
+	img := decodePNG(t, path)
+	b := img.Bounds()
+	type band struct{ y0, y1, xs, n int }
+	var bands []band
+	inBand := false
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		xs, n := 0, 0
+		for x := max(x0, b.Min.X); x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if isPrimary([3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)}) {
+				xs += x
+				n++
+			}
+		}
+		switch {
+		case n >= 20 && inBand:
+			last := &bands[len(bands)-1]
+			last.y1, last.xs, last.n = y, last.xs+xs, last.n+n
+		case n >= 20:
+			bands = append(bands, band{y0: y, y1: y, xs: xs, n: n})
+			inBand = true
+		default:
+			inBand = false
+		}
+	}
+	for i := len(bands) - 1; i >= 0; i-- {
+		if bd := bands[i]; bd.y1-bd.y0 >= 10 {
+			return bd.xs / bd.n, (bd.y0 + bd.y1) / 2, true
+		}
+	}
+	return 0, 0, false
+}
+
+func decodePNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("decode screenshot %s: %v", path, err)
+	}
+	return img
 }

@@ -152,3 +152,26 @@ func (c *xClient) click(x, y int) error {
 	}
 	return nil
 }
+
+// scroll moves the pointer to x, y and turns the wheel down by notches (button 5).
+func (c *xClient) scroll(x, y, notches int) error {
+	if err := c.fake(6, 0, int16(x), int16(y)); err != nil {
+		return fmt.Errorf("move the pointer: %w", err)
+	}
+	if err := c.sync(); err != nil {
+		return fmt.Errorf("move the pointer: %w", err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	for range notches {
+		for _, typ := range []byte{4, 5} {
+			if err := c.fake(typ, 5, 0, 0); err != nil {
+				return fmt.Errorf("scroll: %w", err)
+			}
+			if err := c.sync(); err != nil {
+				return fmt.Errorf("scroll: %w", err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
