@@ -147,7 +147,7 @@ func (c *Core) Sections() []Section {
 		{ID: "chat", Title: "Chat", Summary: "Ask one question to two to four models at once, compare the answers side by side without knowing which model wrote which, and vote for the best. Every vote becomes preference data for training open models.",
 			Coming: []string{"Providers: OpenAI-compatible servers (OpenAI, DeepSeek, OpenRouter, Ollama, vLLM, llama.cpp) and Anthropic", "Blind side-by-side answers, streamed", "Votes, a private leaderboard, exports as Arena battles and DPO pairs"}},
 		{ID: "validate", Title: "Validate", Summary: "Score how well captions describe their images with a DFN CLIP model on your GPU or CPU, and filter datasets down to the pairs worth training on.",
-			Coming: []string{"Batch runs over folders, CSV/JSONL/Parquet lists and WebDataset shards, with resume, filters and exports", "A review screen of scored pairs"}},
+			Coming: []string{"Scoring on an NVIDIA GPU, with the CPU as the fallback"}},
 		{ID: "share", Title: "Share", Summary: "Donate spare GPU time to a pool that scores datasets. Work runs only when your GPU is idle and within the limits you set, and verified work is credited to your wallet.",
 			Coming: []string{"Limits: temperature, power, schedule, pause", "Jobs done, earnings pending and confirmed"}},
 		{ID: "submit", Title: "Submit", Summary: "Your wallet signs what you contribute, so anyone can check who made it, and uploads it to BNB Greenfield, private unless you share it.",
