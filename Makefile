@@ -14,8 +14,8 @@ export GOFLAGS ?= -buildvcs=false
 APT_PKGS := gcc pkg-config libgl1-mesa-dev libxcursor-dev libxrandr-dev libxinerama-dev \
             libxi-dev libxxf86vm-dev libxkbcommon-dev libwayland-dev xvfb x11-utils \
             imagemagick chromium ca-certificates git
-# Only for `make bench-dva`: the PyTorch reference, with OpenBLAS (without it Debian's torch
-# falls back to the reference BLAS and runs several times slower).
+# Only for `make bench-dva` and `make bench-pipeline`: the PyTorch reference, with OpenBLAS
+# (without it Debian's torch falls back to the reference BLAS and runs several times slower).
 BENCH_APT_PKGS := python3 python3-torch python3-numpy python3-pil python3-regex libopenblas0-pthread
 
 # Packages that run goroutines against each other: tested with the race detector.
@@ -24,7 +24,7 @@ RACE_PKGS := ./app/... ./storage/... ./dva/...
 E2E_DIR   := app/web/e2e
 ARTIFACTS ?= $(CURDIR)/.ci/artifacts
 
-.PHONY: all run test build deps apt go-deps npm-deps check-go fmt vet unit race e2e e2e-web e2e-gui bench-dva clean
+.PHONY: all run test build deps apt go-deps npm-deps check-go fmt vet unit race e2e e2e-web e2e-gui bench-dva bench-pipeline clean
 
 all: build
 
@@ -91,6 +91,13 @@ bench-dva: build
 	@missing=$$(for p in $(BENCH_APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 	bash dva/cpu/bench.sh
+
+## bench-pipeline: batch runs: decode vs PIL, the whole pipeline on the tiny and the full-size model
+# (needs Go, not the app binary)
+bench-pipeline: check-go
+	@missing=$$(for p in $(BENCH_APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+	bash dva/pipeline/bench.sh
 
 clean:
 	rm -rf bin $(ARTIFACTS)
