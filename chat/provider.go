@@ -237,9 +237,12 @@ type Error struct {
 }
 
 // Error is "provider/model: what happened (status): server message".
-func (e *Error) Error() string {
+func (e *Error) Error() string { return e.Provider + "/" + e.Model + ": " + e.Reason() }
+
+// Reason is the error without the model's name: "what happened (status): server message".
+func (e *Error) Reason() string {
 	var b strings.Builder
-	b.WriteString(e.Provider + "/" + e.Model + ": " + kindText[e.Kind])
+	b.WriteString(kindText[e.Kind])
 	if e.Status != 0 {
 		fmt.Fprintf(&b, " (%d)", e.Status)
 	}
