@@ -131,9 +131,21 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("database %q has schema version %d, newer than this app knows (%d): update the app", s.path, cur, len(ms))
 	}
 	for _, m := range ms[cur:] {
+		// BEGIN IMMEDIATE (the DSN's _txlock) takes the write lock, so the version read
+		// inside the transaction is final: another process opening the same file at the same
+		// time waits here and then skips what this one applied.
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
+		var v int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
+		if v >= m.version {
+			tx.Rollback()
+			continue
 		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			tx.Rollback()

@@ -152,3 +152,32 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+// Two processes may open a new database file at the same moment (the window and a command
+// line run): each must come up at the latest schema, neither applying a migration twice.
+func TestOpenConcurrentlyMigratesOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gata.db")
+	const n = 6
+	errs := make(chan error, n)
+	stores := make(chan *Store, n)
+	for range n {
+		go func() {
+			s, err := Open(ctx, path)
+			errs <- err
+			stores <- s
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Open: %v", err)
+		}
+		if s := <-stores; s != nil {
+			v, err := s.SchemaVersion(ctx)
+			if err != nil || v != LatestSchemaVersion() {
+				t.Errorf("schema version %d, %v; want %d", v, err, LatestSchemaVersion())
+			}
+			s.Close()
+		}
+	}
+}
