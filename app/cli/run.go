@@ -189,6 +189,11 @@ func runDVARun(ctx context.Context, env *Env, args []string) error {
 func followRun(ctx context.Context, env *Env, c *core.Core, job core.JobInfo) (core.JobInfo, error) {
 	last := c.LastEventID()
 	cur := job
+	// The job may have ended before last was read: its final event is then older than
+	// last, but the registry already has its final state.
+	if j, err := c.Job(job.ID); err == nil {
+		cur = j
+	}
 	var lastLine time.Time
 	drew := false
 	draw := func(j core.JobInfo, final bool) {

@@ -304,6 +304,11 @@ func runModelsVerify(ctx context.Context, env *Env, args []string) error {
 func followJob(ctx context.Context, env *Env, c *core.Core, job core.JobInfo) (core.JobInfo, error) {
 	last := c.LastEventID()
 	cur := job
+	// The job may have ended before last was read: its final event is then older than
+	// last, but the registry already has its final state.
+	if j, err := c.Job(job.ID); err == nil {
+		cur = j
+	}
 	draw := func(j core.JobInfo) {
 		if !env.Interactive {
 			return
