@@ -147,10 +147,12 @@ row "pipeline, tiny model, $pairs pairs" "$(goval BenchmarkPipelineTiny pairs/s)
 	"$(goval BenchmarkPipelineTiny pairs/s-cpu-est)" "pairs/s"
 row "  CPU utilisation, peak RSS" "$(pct "$(goval BenchmarkPipelineTiny cpu-util)")" \
 	"$(goval BenchmarkPipelineTiny peak-RSS-MiB)" "%, MiB"
+row "  share of the run the model was scoring" "$(pct "$(goval BenchmarkPipelineTiny scorer-busy)")" "" ""
 pw=$(goval BenchmarkPipelineViTB16/pipeline pairs/s) pc=$(goval BenchmarkPipelineViTB16/pipeline pairs/s-cpu-est)
 ew=$(goval BenchmarkPipelineViTB16/engine pairs/s) ec=$(goval BenchmarkPipelineViTB16/engine pairs/s-cpu-est)
 row "engine alone, ViT-B/16, $full_pairs decoded pairs" "$ew" "$ec" "pairs/s"
 row "pipeline, ViT-B/16, $full_pairs pairs" "$pw" "$pc" "pairs/s"
 row "  pipeline / engine" "$(ratio "$pw" "$ew")" "$(ratio "$pc" "$ec")" ""
+row "  share of the run the model was scoring" "$(pct "$(goval BenchmarkPipelineViTB16/pipeline scorer-busy)")" "" ""
 row "  CPU utilisation, peak RSS" "$(pct "$(goval BenchmarkPipelineViTB16/pipeline cpu-util)")" \
 	"$(goval BenchmarkPipelineViTB16/pipeline peak-RSS-MiB)" "%, MiB"
