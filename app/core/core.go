@@ -22,6 +22,9 @@ type Options struct {
 	// Models and LoadEngine give the Validate section its models; nil leaves it unavailable.
 	Models     ModelStore
 	LoadEngine EngineLoader
+	// Secrets holds the chat providers' API keys (the keyring); nil: keys come from the
+	// environment variables the providers name.
+	Secrets SecretStore
 }
 
 // Store is the part of the database the core uses directly.
@@ -29,6 +32,7 @@ type Store interface {
 	SettingsStore
 	JobHistory
 	RunStore
+	ChatStore
 	IntegrityCheck(ctx context.Context) ([]string, error)
 	SchemaVersion(ctx context.Context) (int, error)
 	LatestSchemaVersion() int
@@ -48,6 +52,7 @@ type Core struct {
 	scores  scoreCache // sorted scores of the run last reviewed
 	images  imageCache // image reader of the run last reviewed
 	pausers runPausers // pause switches of the running runs
+	chat    chatState  // the battles streaming now
 }
 
 // New builds the core. Call Jobs().Serve under the supervisor before starting jobs.
@@ -76,8 +81,12 @@ func New(opts Options) (*Core, error) {
 	return c, nil
 }
 
-// Close releases what the core loaded (models). Call it after the services stopped.
-func (c *Core) Close() error { return c.closeEngines() }
+// Close stops the battles streaming now (they are stored as they are) and releases
+// what the core loaded (models). Call it after the services stopped.
+func (c *Core) Close() error {
+	c.chat.close()
+	return c.closeEngines()
+}
 
 // Jobs is the job registry (a supervised service).
 func (c *Core) Jobs() *Jobs { return c.jobs }

@@ -68,6 +68,8 @@ func settingSpecs() []SettingSpec {
 			Help: "How much the app writes to its log file and the terminal."},
 		{Key: SettingModel, Label: "Validation model", Kind: KindText, Default: models.DefaultModel,
 			Help: "The CLIP model that scores pairs: a known model's name (" + models.DefaultModel + ") or the path of a model folder with open_clip_config.json and its weights."},
+		{Key: SettingChatQualityMin, Label: "Chat quality floor", Kind: KindText, Default: defaultQualityMin, validate: validateQualityMin,
+			Help: "Battles whose quality score (0 to 1) is below this stay on this computer: they are left out of exports, submissions and the leaderboard."},
 		{Key: SettingSharePaused, Label: "Pause sharing", Kind: KindBool, Default: "false",
 			Help: "Stop donating GPU time until you turn this off again."},
 	}
