@@ -62,6 +62,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"chat", "one prompt to 2–4 models side by side, blind votes: providers, models, ask, leaderboard, export", runChat},
 		{"dva", "score image–text pairs: embed, score, run (whole datasets)", runDVA},
 		{"models", "CLIP models: pull, list, verify", runModels},
 		{"serve", "run headless: the web UI and background services; prints the URL with its key", runServe},
