@@ -628,7 +628,6 @@ func (c *Core) runBattle(view *chat.Battle, turn int, columns []string,
 	c.chat.wg.Add(1)
 	go func() {
 		defer c.chat.wg.Done()
-		defer c.chat.release(view.ID)
 		b, err := run(ctx, func(e chat.BattleEvent) { c.battleEvent(lb, e) })
 		end := ChatEvent{Battle: view.ID, Kind: ChatEnd, Turn: turn}
 		if err == nil {
@@ -644,9 +643,8 @@ func (c *Core) runBattle(view *chat.Battle, turn int, columns []string,
 			c.log.Error("chat battle", "battle", view.ID, "err", err)
 			end.Error = oneLineErr(err)
 		}
-		c.mu().Lock()
-		lb.info.Running = false
-		c.mu().Unlock()
+		// Free the battle before saying it ended, so a vote sent on ChatEnd finds it free.
+		c.chat.release(view.ID)
 		c.bus.publish(EventChat, end)
 	}()
 	return info, nil

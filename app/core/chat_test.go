@@ -540,3 +540,30 @@ func TestChatQualityLeaderboardExport(t *testing.T) {
 		t.Error("quality floor 2 accepted")
 	}
 }
+
+// TestChatVoteOnEnd: a UI may vote as soon as it sees the battle's ChatEnd event.
+func TestChatVoteOnEnd(t *testing.T) {
+	e := newChatCore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	after := e.c.LastEventID()
+	info, err := e.c.StartBattle(ctx, BattleInput{Models: []string{"oa/good", "an/sonnet-x"}, Prompt: "What is the capital of France?", Blind: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ended := false; !ended; {
+		evs, _, err := e.c.WaitEvents(ctx, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			after = ev.ID
+			if ce, ok := ev.Data.(ChatEvent); ok && ce.Battle == info.ID && ce.Kind == ChatEnd {
+				ended = true
+			}
+		}
+	}
+	if _, err := e.c.Vote(ctx, info.ID, VoteInput{Outcome: "B"}); err != nil {
+		t.Errorf("Vote right after ChatEnd: %v", err)
+	}
+}
