@@ -158,6 +158,19 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/runs/{id}/keep", h.getKeep)                 // threshold | keep_top
 	api.HandleFunc("GET /api/runs/{id}/image", h.getImage)               // source key
 	api.HandleFunc("POST /api/runs/{id}/verdict", h.postVerdict)         // {source, key, verdict}
+	api.HandleFunc("GET /api/chat/providers", h.listProviders)
+	api.HandleFunc("POST /api/chat/providers", h.addProvider) // core.ProviderInput
+	api.HandleFunc("DELETE /api/chat/providers/{name}", h.removeProvider)
+	api.HandleFunc("GET /api/chat/models", h.chatModels)
+	api.HandleFunc("GET /api/chat/battles", h.listBattles)                       // [limit]
+	api.HandleFunc("POST /api/chat/battles", h.startBattle)                      // core.BattleInput
+	api.HandleFunc("GET /api/chat/battles/{id}", h.getBattle)                    //
+	api.HandleFunc("POST /api/chat/battles/{id}/continue", h.continueBattle)     // {prompt}
+	api.HandleFunc("POST /api/chat/battles/{id}/regenerate", h.regenerateColumn) // {column}
+	api.HandleFunc("POST /api/chat/battles/{id}/stop", h.stopBattle)             //
+	api.HandleFunc("POST /api/chat/battles/{id}/vote", h.voteBattle)             // core.VoteInput
+	api.HandleFunc("GET /api/chat/leaderboard", h.chatLeaderboard)               //
+	api.HandleFunc("GET /api/chat/export", h.exportChat)                         // format=arena|dpo [include_low]
 	api.HandleFunc("/api/", h.notFound)
 	api.HandleFunc("GET /ui/nav", h.uiNav)
 	api.HandleFunc("GET /ui/section/{id}", h.uiSection)
@@ -165,6 +178,10 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /ui/validate/model", h.uiValidateModel)
 	api.HandleFunc("GET /ui/validate/runs", h.uiRuns)
 	api.HandleFunc("GET /ui/validate/review/{id}", h.uiReview)
+	api.HandleFunc("GET /ui/chat/providers", h.uiChatProviders)
+	api.HandleFunc("GET /ui/chat/models", h.uiChatModels)
+	api.HandleFunc("GET /ui/chat/battles/{id}", h.uiChatBattle)
+	api.HandleFunc("GET /ui/chat/leaderboard", h.uiChatLeaderboard)
 	api.HandleFunc("/ui/", h.notFound)
 	pub.Handle("/api/", s.requireAuth(api))
 	pub.Handle("/ui/", s.requireAuth(api))
