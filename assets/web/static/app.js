@@ -167,6 +167,7 @@
     document.title = `${title ? title.textContent : id} · Gata Contributor`;
     if (focus && title) title.focus({ preventScroll: true });
     if (review) await openReview(Number(review[1]));
+    if (id === 'chat') await loadChat();
   }
 
   function setBanner(text, kind = 'info') {
@@ -820,6 +821,178 @@
     act().catch(showError);
   }
 
+  // ---- chat ----
+
+  // state.chat is the battle on screen; its columns follow the chat events.
+  state.chat = { battle: '', loading: false };
+
+  async function loadChat() {
+    const [providers, models, board] = await Promise.all([
+      request('GET', '/ui/chat/providers'),
+      request('GET', '/ui/chat/models'),
+      request('GET', '/ui/chat/leaderboard'),
+    ]);
+    if ($('#chat-providers')) $('#chat-providers').innerHTML = providers;
+    if ($('#chat-models')) $('#chat-models').innerHTML = models;
+    if ($('#chat-leaderboard')) $('#chat-leaderboard').innerHTML = board;
+    if (state.chat.battle) await showBattle(state.chat.battle);
+  }
+
+  function chatFieldError(id, text) {
+    const err = $(id);
+    if (!err) return;
+    err.textContent = text;
+    err.hidden = !text;
+  }
+
+  async function showBattle(id) {
+    const box = $('#chat-battle');
+    if (!box) return;
+    state.chat.battle = id;
+    state.chat.loading = true;
+    try {
+      box.innerHTML = await request('GET', `/ui/chat/battles/${encodeURIComponent(id)}`);
+    } finally {
+      state.chat.loading = false;
+    }
+    if (state.chat.again) {
+      state.chat.again = false;
+      await showBattle(id);
+    }
+  }
+
+  // reloadBattle fetches the battle afresh after missed events; the columns are redrawn.
+  async function reloadBattle() {
+    if (!state.chat.battle || !$('#chat-battle')) return;
+    try {
+      await request('GET', `/api/chat/battles/${encodeURIComponent(state.chat.battle)}`);
+    } catch (err) {
+      if (err.status === 404) {
+        state.chat.battle = '';
+        $('#chat-battle').innerHTML = '';
+        return;
+      }
+      throw err;
+    }
+    await showBattle(state.chat.battle);
+  }
+
+  async function addProvider(form) {
+    chatFieldError('#chat-provider-error', '');
+    const e = form.elements;
+    const body = {
+      name: e.name.value.trim(),
+      kind: e.kind.value,
+      base_url: e.base_url.value.trim(),
+      api_key_env: e.api_key_env.value.trim(),
+      models: e.models.value.split(',').map((m) => m.trim()).filter(Boolean),
+    };
+    try {
+      await request('POST', '/api/chat/providers', { body });
+      form.reset();
+      await loadChat();
+    } catch (err) {
+      if (err.status !== 401) chatFieldError('#chat-provider-error', err.message);
+    }
+  }
+
+  async function removeProvider(button) {
+    button.disabled = true;
+    try {
+      await request('DELETE', `/api/chat/providers/${encodeURIComponent(button.dataset.provider)}`);
+      await loadChat();
+    } catch (err) {
+      button.disabled = false;
+      throw err;
+    }
+  }
+
+  async function startBattle(form) {
+    chatFieldError('#chat-error', '');
+    const models = [...form.querySelectorAll('input[name="models"]:checked')].map((i) => i.value);
+    if (models.length < 2 || models.length > 4) {
+      chatFieldError('#chat-error', 'Pick two to four models.');
+      return;
+    }
+    const prompt = form.elements.prompt.value;
+    if (!prompt.trim()) {
+      chatFieldError('#chat-error', 'Write a prompt.');
+      return;
+    }
+    const button = $('#chat-start');
+    button.disabled = true;
+    try {
+      const b = await request('POST', '/api/chat/battles', { body: { models, prompt, blind: form.elements.blind.checked } });
+      await showBattle(b.id);
+    } catch (err) {
+      if (err.status !== 401) chatFieldError('#chat-error', err.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function battleAction(path, body) {
+    chatFieldError('#chat-battle-error', '');
+    try {
+      await request('POST', `/api/chat/battles/${encodeURIComponent(state.chat.battle)}/${path}`, { body });
+      await showBattle(state.chat.battle);
+    } catch (err) {
+      if (err.status !== 401) chatFieldError('#chat-battle-error', err.message);
+    }
+  }
+
+  function vote(button) {
+    const form = $('#chat-vote-form');
+    const reason = form ? form.elements.reason.value.trim() : '';
+    return battleAction('vote', { outcome: button.dataset.outcome, reason }).then(() =>
+      request('GET', '/ui/chat/leaderboard').then((html) => {
+        if ($('#chat-leaderboard')) $('#chat-leaderboard').innerHTML = html;
+      }));
+  }
+
+  function chatAnswer(e) {
+    return $(`#chat-battle .chat-column[data-column="${e.column}"] .chat-answer[data-turn="${e.turn}"]`);
+  }
+
+  // chatChanged follows a battle's events: text streams into its column; the end and the
+  // vote redraw the battle (votes open, names appear).
+  function chatChanged(e) {
+    if (!e || e.battle !== state.chat.battle || !$('#chat-battle')) return;
+    if (state.chat.loading) {
+      // The battle is being drawn; the end or vote must not be lost behind it.
+      if (e.kind === 'end' || e.kind === 'vote') state.chat.again = true;
+      return;
+    }
+    if (e.kind === 'end' || e.kind === 'vote') {
+      showBattle(e.battle).catch(showError);
+      return;
+    }
+    const a = chatAnswer(e);
+    if (!a) {
+      showBattle(e.battle).catch(showError); // a turn this page has not drawn yet
+      return;
+    }
+    const text = $('.chat-text', a);
+    const err = $('.chat-answer-error', a);
+    const stats = $('.chat-stats', a);
+    if (e.kind === 'start') {
+      text.textContent = '';
+      err.hidden = true;
+      stats.textContent = 'Answering…';
+    } else if (e.kind === 'delta') {
+      text.textContent += e.text || '';
+    } else if (e.kind === 'error') {
+      err.textContent = e.error || 'The model failed.';
+      err.hidden = false;
+      stats.textContent = '';
+    } else if (e.kind === 'done') {
+      const parts = [];
+      if (e.ttft_ms) parts.push(`First token ${e.ttft_ms} ms`);
+      if (e.tokens_per_sec) parts.push(`${e.tokens_per_sec.toFixed(1)} tokens/s`);
+      stats.textContent = parts.join(' · ');
+    }
+  }
+
   // ---- events ----
 
   function connectEvents() {
@@ -840,7 +1013,11 @@
       const editing = changedSettings(form);
       settle(form, changed.filter((s) => !(s.key in editing)));
     });
-    es.addEventListener('reload', () => route(false).catch(showError));
+    es.addEventListener('chat', (ev) => chatChanged(JSON.parse(ev.data)));
+    es.addEventListener('reload', () => {
+      if (state.section === 'chat' && state.chat.battle) reloadBattle().catch(showError);
+      else route(false).catch(showError);
+    });
     es.addEventListener('error', () => {
       if (es.readyState === EventSource.CLOSED) {
         // The server refused the stream: find out whether we are still signed in.
@@ -873,6 +1050,17 @@
     } else if (ev.target.id === 'review-filters') {
       ev.preventDefault();
       loadReview(0).catch(showError);
+    } else if (ev.target.id === 'chat-provider-form') {
+      ev.preventDefault();
+      addProvider(ev.target).catch(showError);
+    } else if (ev.target.id === 'chat-battle-form') {
+      ev.preventDefault();
+      startBattle(ev.target).catch(showError);
+    } else if (ev.target.id === 'chat-followup-form') {
+      ev.preventDefault();
+      battleAction('continue', { prompt: ev.target.elements.prompt.value }).catch(showError);
+    } else if (ev.target.id === 'chat-vote-form') {
+      ev.preventDefault();
     } else if (ev.target.id === 'login-form') {
       login(ev).catch(showError);
     }
@@ -888,6 +1076,10 @@
     else if (t.dataset.action === 'review-next') movePair(1).catch(showError);
     else if (t.dataset.action === 'review-verdict') setVerdict(t.dataset.verdict).catch(showError);
     else if (t.id === 'apply-threshold') applyThreshold(t).catch(showError);
+    else if (t.dataset.action === 'chat-remove-provider') removeProvider(t).catch(showError);
+    else if (t.dataset.action === 'chat-stop') battleAction('stop').catch(showError);
+    else if (t.dataset.action === 'chat-regenerate') battleAction('regenerate', { column: t.dataset.column }).catch(showError);
+    else if (t.dataset.action === 'chat-vote') vote(t).catch(showError);
     else if (t.id === 'sign-out') signOut();
   });
   document.addEventListener('change', (ev) => {
