@@ -28,6 +28,7 @@ import (
 type Core interface {
 	settings.Core
 	validate.Core
+	chat.Core
 	Sections() []core.Section
 	WaitEvents(ctx context.Context, after int64) ([]core.Event, bool, error)
 	LastEventID() int64
@@ -60,6 +61,7 @@ type Shell struct {
 	current  string
 	settings *settings.Screen
 	validate *validate.Screen
+	chat     *chat.Screen
 
 	webURL   string
 	webText  *widget.Label
@@ -131,6 +133,9 @@ func (s *Shell) Window() fyne.Window { return s.w }
 // Validate is the Validate page.
 func (s *Shell) Validate() *validate.Screen { return s.validate }
 
+// Chat is the Chat page.
+func (s *Shell) Chat() *chat.Screen { return s.chat }
+
 // Settings is the Settings page.
 func (s *Shell) Settings() *settings.Screen { return s.settings }
 
@@ -151,6 +156,9 @@ func (s *Shell) Close() {
 	if s.validate != nil {
 		s.validate.Close()
 	}
+	if s.chat != nil {
+		s.chat.Close()
+	}
 }
 
 func (s *Shell) build() fyne.CanvasObject {
@@ -160,7 +168,8 @@ func (s *Shell) build() fyne.CanvasObject {
 		var page fyne.CanvasObject
 		switch sec.ID {
 		case "chat":
-			page = chat.New(sec)
+			s.chat = chat.New(s.ctx, sec, s.c, s.w, s.ui)
+			page = s.chat.Content()
 		case "validate":
 			s.validate = validate.New(s.ctx, sec, s.c, s.w, s.ui)
 			page = s.validate.Content()
@@ -294,6 +303,7 @@ func (s *Shell) follow(after int64) {
 func (s *Shell) reload() {
 	s.settings.Reload()
 	s.validate.Reload()
+	s.chat.Reload()
 	if all, err := s.c.Settings(s.ctx); err == nil {
 		s.applySettings(all)
 	}
@@ -313,6 +323,10 @@ func (s *Shell) apply(e core.Event) {
 	case core.EventVerdict:
 		if v, ok := e.Data.(core.VerdictChange); ok {
 			s.validate.ApplyVerdict(v)
+		}
+	case core.EventChat:
+		if ev, ok := e.Data.(core.ChatEvent); ok {
+			s.chat.ApplyChat(ev)
 		}
 	case core.EventSettings:
 		if list, ok := e.Data.([]core.Setting); ok {

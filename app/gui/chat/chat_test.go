@@ -1,0 +1,394 @@
+package chat
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	fstorage "fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/chat/chattest"
+	"github.com/gata-contrib/gata/storage"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const testKey = "sk-test-openai-0123456789"
+
+// env is the page in a window of Fyne's test app over a real core on a real SQLite file,
+// with an OpenAI-compatible loopback fake to add as a provider.
+type env struct {
+	core   *core.Core
+	screen *Screen
+	win    fyne.Window
+	ui     *uiQueue
+	oa     *chattest.Server
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	test.NewTempApp(t)
+	oa := chattest.NewOpenAI(t, chattest.Options{APIKey: testKey, Models: map[string]chattest.Behavior{
+		"good":  {Reply: "Paris is the capital of France, on the Seine."},
+		"other": {Reply: "The capital is Paris; Lyon is the second city."},
+		"third": {Reply: "France's capital: Paris."},
+	}})
+	t.Setenv("GATA_TEST_GUI_OA_KEY", testKey)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := storage.Open(ctx, filepath.Join(dir, storage.DBName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := core.New(core.Options{Version: "test", DataDir: dir, Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test votes within seconds of the answers; let such votes count all the same.
+	if _, err := c.UpdateSettings(ctx, map[string]string{core.SettingChatQualityMin: "0"}); err != nil {
+		t.Fatal(err)
+	}
+
+	q := &uiQueue{}
+	w := test.NewWindow(nil)
+	w.Resize(fyne.NewSize(1000, 1600))
+	s := New(ctx, testSection, c, w, q.do)
+	w.SetContent(s.Content())
+
+	var follow sync.WaitGroup
+	follow.Add(1)
+	after := c.LastEventID()
+	go func() {
+		defer follow.Done()
+		for {
+			evs, _, err := c.WaitEvents(ctx, after)
+			if err != nil {
+				return
+			}
+			if n := len(evs); n > 0 {
+				after = evs[n-1].ID
+			}
+			q.do(func() {
+				for _, e := range evs {
+					if ce, ok := e.Data.(core.ChatEvent); ok && e.Type == core.EventChat {
+						s.ApplyChat(ce)
+					}
+				}
+			})
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		follow.Wait()
+		s.Close()
+		c.Close()
+		st.Close()
+		w.Close()
+	})
+	return &env{core: c, screen: s, win: w, ui: q, oa: oa}
+}
+
+var testSection = core.Section{ID: "chat", Title: "Chat", Summary: "Ask models, compare, vote."}
+
+// uiQueue stands in for Fyne's main loop: the page's goroutines post UI updates here and
+// the test goroutine runs them, so widgets are only ever touched by one goroutine.
+type uiQueue struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (q *uiQueue) do(f func()) {
+	q.mu.Lock()
+	q.fns = append(q.fns, f)
+	q.mu.Unlock()
+}
+
+// until runs posted UI updates until cond holds, failing the test after a deadline.
+func (q *uiQueue) until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for {
+			q.mu.Lock()
+			fns := q.fns
+			q.fns = nil
+			q.mu.Unlock()
+			if len(fns) == 0 {
+				break
+			}
+			for _, f := range fns {
+				f()
+			}
+		}
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// addProvider fills in the providers form with the fake and taps Add, then waits for its
+// models to be offered.
+func (e *env) addProvider(t *testing.T) {
+	t.Helper()
+	s := e.screen
+	test.Type(s.provName, "oa")
+	s.provKind.SetSelected("openai")
+	test.Type(s.provURL, e.oa.URL)
+	test.Type(s.provEnv, "GATA_TEST_GUI_OA_KEY")
+	test.Tap(s.addBtn)
+	e.ui.until(t, "the fake's models to be offered", func() bool { return len(s.modelPick.Options) >= 3 })
+	if !slices.Contains(texts(s.provList), "oa · openai · "+e.oa.URL+" · key found") {
+		t.Errorf("providers list = %q, want the new provider with its key found", texts(s.provList))
+	}
+}
+
+// ask picks models, types the prompt and taps Ask, then waits until every answer is in.
+func (e *env) ask(t *testing.T, models []string, prompt string) {
+	t.Helper()
+	s := e.screen
+	if !s.askBtn.Disabled() {
+		t.Error("Ask enabled before models and a prompt are chosen")
+	}
+	s.modelPick.SetSelected(models)
+	test.Type(s.prompt, prompt)
+	if s.askBtn.Disabled() {
+		t.Fatalf("Ask disabled with %d models and a prompt", len(models))
+	}
+	test.Tap(s.askBtn)
+	e.ui.until(t, "the battle to end", func() bool { return s.battle != nil && !s.battle.running && s.battleMsg.Visible() })
+}
+
+func TestBlindBattleVoteAndLeaderboard(t *testing.T) {
+	e := newEnv(t)
+	s := e.screen
+	if got := texts(s.provList); len(got) != 1 || !strings.HasPrefix(got[0], "No providers yet") {
+		t.Errorf("providers list of a new core = %q", got)
+	}
+	e.addProvider(t)
+	if !s.blind.Checked {
+		t.Error("Blind is not checked by default")
+	}
+	models := []string{"oa/good", "oa/other", "oa/third"}
+	e.ask(t, models, "What is the capital of France?")
+
+	b := s.battle
+	if len(b.cols) != 3 || len(s.voteBtns) != 5 {
+		t.Fatalf("battle shows %d columns and %d vote buttons, want 3 and 5", len(b.cols), len(s.voteBtns))
+	}
+	replies := map[string]string{
+		"oa/good":  "Paris is the capital of France, on the Seine.",
+		"oa/other": "The capital is Paris; Lyon is the second city.",
+		"oa/third": "France's capital: Paris.",
+	}
+	var shown []string
+	for i, col := range b.cols {
+		if want := "Model " + string(rune('A'+i)); col.title.Text != want {
+			t.Errorf("column %d titled %q before the vote, want %q (blind)", i, col.title.Text, want)
+		}
+		shown = append(shown, col.text.Text)
+		if !col.status.Visible() || !strings.HasPrefix(col.status.Text, "First token after") {
+			t.Errorf("column %s status = %q, want its timing", col.name, col.status.Text)
+		}
+	}
+	for _, r := range replies {
+		if !slices.Contains(shown, r) {
+			t.Errorf("columns show %q; no column shows %q", shown, r)
+		}
+	}
+	for k, vb := range s.voteBtns {
+		if vb.Disabled() {
+			t.Errorf("vote button %q disabled after the battle ended", k)
+		}
+	}
+	if s.stopBtn.Disabled() == false {
+		t.Error("Stop enabled after the battle ended")
+	}
+
+	test.Type(s.reason, "names the river")
+	test.Tap(s.voteBtns["A"])
+	e.ui.until(t, "the vote to be shown", func() bool { return b.voted && s.result.Visible() })
+	for i, col := range b.cols {
+		want := "Model " + col.name + " · "
+		if !strings.HasPrefix(col.title.Text, want) {
+			t.Fatalf("column %d titled %q after the vote, want the model named", i, col.title.Text)
+		}
+		model := strings.TrimPrefix(col.title.Text, want)
+		if replies[model] != col.text.Text {
+			t.Errorf("column %s named %q shows %q, want %q", col.name, model, col.text.Text, replies[model])
+		}
+	}
+	if r := s.result.Text; !strings.Contains(r, "You voted: A is best. Why: names the river") || !strings.Contains(r, "Quality ") {
+		t.Errorf("result = %q, want the vote and the quality", r)
+	}
+	for k, vb := range s.voteBtns {
+		if !vb.Disabled() {
+			t.Errorf("vote button %q enabled after the vote", k)
+		}
+	}
+
+	board := texts(s.board)
+	for _, m := range models {
+		if !slices.Contains(board, m) {
+			t.Errorf("leaderboard %q does not list %s", board, m)
+		}
+	}
+	if !strings.HasPrefix(s.boardNote.Text, "1 voted battles counted") {
+		t.Errorf("leaderboard note = %q", s.boardNote.Text)
+	}
+
+	// Export the vote to a file as the save dialog would hand it over.
+	path := filepath.Join(t.TempDir(), "arena.jsonl")
+	wc, err := fstorage.Writer(fstorage.NewFileURI(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Export(core.ExportArena, wc)
+	e.ui.until(t, "the export", func() bool { return strings.HasPrefix(s.exportMsg.Text, "Wrote") })
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines := 0
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		lines++
+	}
+	if want := "Wrote 3 records to arena.jsonl."; s.exportMsg.Text != want || lines != 3 {
+		t.Errorf("export said %q and wrote %d lines, want %q", s.exportMsg.Text, lines, want)
+	}
+}
+
+func TestNamedBattleFollowUpAndGolden(t *testing.T) {
+	e := newEnv(t)
+	s := e.screen
+	e.addProvider(t)
+	s.blind.SetChecked(false)
+	e.ask(t, []string{"oa/good", "oa/other"}, "What is the capital of France?")
+	b := s.battle
+	// Not blind: the picked order, named from the start.
+	for i, want := range []string{"Model A · oa/good", "Model B · oa/other"} {
+		if got := b.cols[i].title.Text; got != want {
+			t.Errorf("column %d titled %q, want %q", i, got, want)
+		}
+	}
+	if s.sendBtn.Disabled() {
+		t.Fatal("Send follow-up disabled after the battle ended")
+	}
+	test.Type(s.followUp, "And of Italy?")
+	test.Tap(s.sendBtn)
+	e.ui.until(t, "the follow-up to end", func() bool {
+		return !b.running && len(b.cols[0].answers) == 2 && b.cols[0].answers[1] != ""
+	})
+	if got, want := b.cols[0].text.Text, "› What is the capital of France?\n\nParis is the capital of France, on the Seine.\n\n› And of Italy?\n\nParis is the capital of France, on the Seine."; got != want {
+		t.Errorf("column A after the follow-up = %q, want %q", got, want)
+	}
+	if n := e.oa.Count("good"); n != 2 {
+		t.Errorf("good was asked %d times, want 2", n)
+	}
+
+	test.Tap(b.cols[1].regen)
+	e.ui.until(t, "the regeneration to end", func() bool { return !b.running && e.oa.Count("other") == 3 && s.battleMsg.Visible() })
+	e.ui.until(t, "the regenerated answer", func() bool { return strings.HasSuffix(b.cols[1].text.Text, "Lyon is the second city.") })
+
+	test.Tap(s.voteBtns["tie"])
+	e.ui.until(t, "the vote to be shown", func() bool { return b.voted && s.result.Visible() })
+	// The timings vary from run to run; the rest of the card does not.
+	for _, col := range b.cols {
+		col.status.SetText("First token after 1 ms")
+	}
+	s.result.SetText(strings.SplitN(s.result.Text, "\n", 2)[0])
+	assertMarkup(t, "battle.xml", s.card)
+}
+
+func TestAddProviderErrorAndRemove(t *testing.T) {
+	e := newEnv(t)
+	s := e.screen
+	test.Type(s.provName, "bad name")
+	test.Type(s.provURL, "http://127.0.0.1:1/v1")
+	test.Tap(s.addBtn)
+	e.ui.until(t, "the error", func() bool { return s.provMsg.Visible() })
+	if s.provMsg.Importance != widget.DangerImportance || !strings.Contains(s.provMsg.Text, "the name must be") {
+		t.Errorf("message = %q, want the core's error", s.provMsg.Text)
+	}
+	s.provName.SetText("")
+	s.provURL.SetText("")
+	e.addProvider(t)
+	test.Tap(button(t, s.provList, RemoveLabel))
+	e.ui.until(t, "the removal", func() bool { return len(s.providers) == 0 && len(s.modelPick.Options) == 0 })
+	if ps, _ := e.core.Providers(context.Background()); len(ps) != 0 {
+		t.Errorf("core still has providers %v", ps)
+	}
+}
+
+// assertMarkup compares an object's rendering with a golden markup file, rewriting it with -update.
+func assertMarkup(t *testing.T, name string, o fyne.CanvasObject) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("testdata", name), []byte(test.RenderObjectToMarkup(o)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	test.AssertObjectRendersToMarkup(t, name, o)
+}
+
+// walk visits o and everything drawn inside it, depth first in drawing order.
+func walk(o fyne.CanvasObject, visit func(fyne.CanvasObject)) {
+	visit(o)
+	switch x := o.(type) {
+	case *fyne.Container:
+		for _, c := range x.Objects {
+			walk(c, visit)
+		}
+	case fyne.Widget:
+		for _, c := range test.WidgetRenderer(x).Objects() {
+			walk(c, visit)
+		}
+	}
+}
+
+// button returns the button with the given text, or fails the test.
+func button(t *testing.T, root fyne.CanvasObject, text string) *widget.Button {
+	t.Helper()
+	var found *widget.Button
+	walk(root, func(o fyne.CanvasObject) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text && found == nil {
+			found = b
+		}
+	})
+	if found == nil {
+		t.Fatalf("no button %q", text)
+	}
+	return found
+}
+
+// texts returns the texts of the visible labels under root.
+func texts(root fyne.CanvasObject) []string {
+	var out []string
+	walk(root, func(o fyne.CanvasObject) {
+		if l, ok := o.(*widget.Label); ok && l.Visible() {
+			out = append(out, l.Text)
+		}
+	})
+	return out
+}
