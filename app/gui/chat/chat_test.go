@@ -36,16 +36,21 @@ type env struct {
 	win    fyne.Window
 	ui     *uiQueue
 	oa     *chattest.Server
+	hold   chan struct{} // the "slow" model waits for it
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	test.NewTempApp(t)
+	hold := make(chan struct{})
 	oa := chattest.NewOpenAI(t, chattest.Options{APIKey: testKey, Models: map[string]chattest.Behavior{
-		"good":  {Reply: "Paris is the capital of France, on the Seine."},
-		"other": {Reply: "The capital is Paris; Lyon is the second city."},
-		"third": {Reply: "France's capital: Paris."},
+		"good":   {Reply: "Paris is the capital of France, on the Seine."},
+		"other":  {Reply: "The capital is Paris; Lyon is the second city."},
+		"third":  {Reply: "France's capital: Paris."},
+		"denied": {Status: 401},
+		"slow":   {Reply: "Eventually: Paris.", Hold: hold},
 	}})
+	t.Cleanup(func() { close(hold) })
 	t.Setenv("GATA_TEST_GUI_OA_KEY", testKey)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -99,7 +104,7 @@ func newEnv(t *testing.T) *env {
 		st.Close()
 		w.Close()
 	})
-	return &env{core: c, screen: s, win: w, ui: q, oa: oa}
+	return &env{core: c, screen: s, win: w, ui: q, oa: oa, hold: hold}
 }
 
 var testSection = core.Section{ID: "chat", Title: "Chat", Summary: "Ask models, compare, vote."}
@@ -316,6 +321,34 @@ func TestNamedBattleFollowUpAndGolden(t *testing.T) {
 	}
 	s.result.SetText(strings.SplitN(s.result.Text, "\n", 2)[0])
 	assertMarkup(t, "battle.xml", s.card)
+}
+
+func TestColumnErrorAndStop(t *testing.T) {
+	e := newEnv(t)
+	s := e.screen
+	e.addProvider(t)
+	s.blind.SetChecked(false)
+	s.modelPick.SetSelected([]string{"oa/good", "oa/denied", "oa/slow"})
+	test.Type(s.prompt, "What is the capital of France?")
+	test.Tap(s.askBtn)
+	e.ui.until(t, "the good and the denied columns to end", func() bool {
+		b := s.battle
+		return b != nil && b.cols[0].status.Visible() && b.cols[1].status.Visible()
+	})
+	b := s.battle
+	if st := b.cols[1].status; st.Importance != widget.DangerImportance || st.Text == "" {
+		t.Errorf("denied column status = %q (importance %v), want an error", st.Text, st.Importance)
+	}
+	if !b.running || s.stopBtn.Disabled() || !s.voteBtns["A"].Disabled() || !s.askBtn.Disabled() {
+		t.Fatalf("while slow streams: running %v, Stop enabled %v, vote enabled %v, Ask enabled %v",
+			b.running, !s.stopBtn.Disabled(), !s.voteBtns["A"].Disabled(), !s.askBtn.Disabled())
+	}
+	test.Tap(s.stopBtn)
+	e.ui.until(t, "the stopped battle to end", func() bool { return !b.running && s.battleMsg.Visible() })
+	if s.voteBtns["A"].Disabled() || !s.stopBtn.Disabled() || s.askBtn.Disabled() {
+		t.Errorf("after Stop: vote enabled %v, Stop enabled %v, Ask enabled %v",
+			!s.voteBtns["A"].Disabled(), !s.stopBtn.Disabled(), !s.askBtn.Disabled())
+	}
 }
 
 func TestAddProviderErrorAndRemove(t *testing.T) {
