@@ -16,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/app/gui/internal/widgettest"
 	"github.com/gata-contrib/gata/dva/models"
 	"github.com/gata-contrib/gata/storage"
 )
@@ -117,28 +118,13 @@ func (q *uiQueue) until(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// walk visits o and everything drawn inside it, depth first in drawing order.
-func walk(o fyne.CanvasObject, visit func(fyne.CanvasObject)) {
-	visit(o)
-	switch x := o.(type) {
-	case *fyne.Container:
-		for _, c := range x.Objects {
-			walk(c, visit)
-		}
-	case fyne.Widget:
-		for _, c := range test.WidgetRenderer(x).Objects() {
-			walk(c, visit)
-		}
-	}
-}
-
 // findAfter returns the first T drawn after the label with the given text (a form's label
 // comes before its control), or the first T at all for "", or fails the test.
 func findAfter[T fyne.CanvasObject](t *testing.T, root fyne.CanvasObject, label string, match func(T) bool) T {
 	t.Helper()
 	var found T
 	seen, done := label == "", false
-	walk(root, func(o fyne.CanvasObject) {
+	widgettest.Walk(root, func(o fyne.CanvasObject) {
 		if done {
 			return
 		}
@@ -156,37 +142,11 @@ func findAfter[T fyne.CanvasObject](t *testing.T, root fyne.CanvasObject, label 
 	return found
 }
 
-// button returns the button with the given text, or fails the test.
-func button(t *testing.T, root fyne.CanvasObject, text string) *widget.Button {
-	t.Helper()
-	var found *widget.Button
-	walk(root, func(o fyne.CanvasObject) {
-		if b, ok := o.(*widget.Button); ok && b.Text == text && found == nil {
-			found = b
-		}
-	})
-	if found == nil {
-		t.Fatalf("no button %q", text)
-	}
-	return found
-}
-
-// labels returns the texts of the visible labels under root.
-func labels(root fyne.CanvasObject) []string {
-	var out []string
-	walk(root, func(o fyne.CanvasObject) {
-		if l, ok := o.(*widget.Label); ok && l.Visible() {
-			out = append(out, l.Text)
-		}
-	})
-	return out
-}
-
 // texts returns the texts of the visible labels and rich texts under root, whole (as the
 // user reads them, before wrapping splits them into lines).
 func texts(root fyne.CanvasObject) []string {
 	var out []string
-	walk(root, func(o fyne.CanvasObject) {
+	widgettest.Walk(root, func(o fyne.CanvasObject) {
 		if !o.Visible() {
 			return
 		}

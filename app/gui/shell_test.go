@@ -19,6 +19,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/app/gui/internal/widgettest"
 	"github.com/gata-contrib/gata/app/gui/settings"
 )
 
@@ -74,7 +75,7 @@ func TestSettingsSaveThemeAndLogLevel(t *testing.T) {
 
 	findAfter[*widget.Select](t, page, "Theme", nil).SetSelected("dark")
 	findAfter[*widget.Select](t, page, "Log level", nil).SetSelected("debug")
-	test.Tap(button(t, page, settings.SaveLabel))
+	test.Tap(widgettest.Button(t, page, settings.SaveLabel))
 
 	stored, err := env.store.Settings(context.Background())
 	if err != nil {
@@ -89,8 +90,8 @@ func TestSettingsSaveThemeAndLogLevel(t *testing.T) {
 	if got := env.level.Level(); got != slog.LevelDebug {
 		t.Errorf("log level after Save = %v, want DEBUG", got)
 	}
-	if !slices.Contains(labels(page), "Saved.") {
-		t.Errorf("no \"Saved.\" on the page; labels: %q", labels(page))
+	if !slices.Contains(widgettest.Labels(page), "Saved.") {
+		t.Errorf("no \"Saved.\" on the page; labels: %q", widgettest.Labels(page))
 	}
 
 	// The theme follows the settings event, live.
@@ -136,7 +137,7 @@ func TestSettingsInvalidWebAddress(t *testing.T) {
 	addr.SetText("")
 	test.Type(addr, bad)
 	findAfter[*widget.Select](t, page, "Theme", nil).SetSelected("dark")
-	test.Tap(button(t, page, settings.SaveLabel))
+	test.Tap(widgettest.Button(t, page, settings.SaveLabel))
 
 	errLabel := findAfter[*widget.Label](t, page, "Web UI address", func(l *widget.Label) bool {
 		return l.Importance == widget.DangerImportance
@@ -157,7 +158,7 @@ func TestSettingsInvalidWebAddress(t *testing.T) {
 
 	// Fixing the value saves both, and the error goes away.
 	addr.SetText("127.0.0.1:7801")
-	test.Tap(button(t, page, settings.SaveLabel))
+	test.Tap(widgettest.Button(t, page, settings.SaveLabel))
 	if errLabel.Visible() {
 		t.Errorf("error still shown after a good Save: %q", errLabel.Text)
 	}
@@ -178,7 +179,7 @@ func TestCheckDataFolder(t *testing.T) {
 	test.Tap(env.shell.NavButton("settings"))
 	page := env.shell.Page("settings")
 
-	check := button(t, page, settings.CheckLabel)
+	check := widgettest.Button(t, page, settings.CheckLabel)
 	test.Tap(check)
 	if !check.Disabled() {
 		t.Error("Check button still enabled while the check runs")
@@ -201,7 +202,7 @@ func TestCheckDataFolder(t *testing.T) {
 	if !ok || len(rep.Items) != 6 {
 		t.Fatalf("check job result = %#v, want a report of 6 items", j.Result)
 	}
-	shown := labels(page)
+	shown := widgettest.Labels(page)
 	for _, it := range rep.Items {
 		if !slices.Contains(shown, it.Name) || !slices.Contains(shown, it.Detail) {
 			t.Errorf("report item %q / %q not shown; labels: %q", it.Name, it.Detail, shown)
@@ -234,11 +235,11 @@ func TestCancelJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.ui.until(t, "the job's Cancel button", func() bool {
-		return slices.Contains(labels(page), "1 of 4 steps: waiting")
+		return slices.Contains(widgettest.Labels(page), "1 of 4 steps: waiting")
 	})
-	test.Tap(button(t, page, settings.CancelLabel))
+	test.Tap(widgettest.Button(t, page, settings.CancelLabel))
 	env.ui.until(t, "the job to show as cancelled", func() bool {
-		return slices.ContainsFunc(labels(page), func(s string) bool { return strings.HasPrefix(s, "Cancelled at ") })
+		return slices.ContainsFunc(widgettest.Labels(page), func(s string) bool { return strings.HasPrefix(s, "Cancelled at ") })
 	})
 	j, err := env.core.Job(info.ID)
 	if err != nil {
@@ -293,7 +294,7 @@ func TestWebURLInStatusBar(t *testing.T) {
 	if got := s.WebText(); got != "Web UI: starting…" {
 		t.Errorf("status before the server listens = %q", got)
 	}
-	open := button(t, s.Window().Content(), "Open in browser")
+	open := widgettest.Button(t, s.Window().Content(), "Open in browser")
 	if !open.Disabled() {
 		t.Error("Open in browser enabled before the server listens")
 	}
@@ -302,7 +303,7 @@ func TestWebURLInStatusBar(t *testing.T) {
 	if strings.Contains(s.WebText(), "s3cret") {
 		t.Errorf("status bar shows the login key: %q", s.WebText())
 	}
-	test.Tap(button(t, s.Window().Content(), "Copy link"))
+	test.Tap(widgettest.Button(t, s.Window().Content(), "Copy link"))
 	if got := env.app.Clipboard().Content(); got != full {
 		t.Errorf("clipboard after Copy link = %q, want %q", got, full)
 	}

@@ -20,6 +20,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/app/gui/internal/widgettest"
 	"github.com/gata-contrib/gata/chat/chattest"
 	"github.com/gata-contrib/gata/storage"
 )
@@ -160,8 +161,8 @@ func (e *env) addProvider(t *testing.T) {
 	test.Type(s.provEnv, "GATA_TEST_GUI_OA_KEY")
 	test.Tap(s.addBtn)
 	e.ui.until(t, "the fake's models to be offered", func() bool { return len(s.modelPick.Options) >= 3 })
-	if !slices.Contains(texts(s.provList), "oa · openai · "+e.oa.URL+" · key found") {
-		t.Errorf("providers list = %q, want the new provider with its key found", texts(s.provList))
+	if !slices.Contains(widgettest.Labels(s.provList), "oa · openai · "+e.oa.URL+" · key found") {
+		t.Errorf("providers list = %q, want the new provider with its key found", widgettest.Labels(s.provList))
 	}
 }
 
@@ -184,7 +185,7 @@ func (e *env) ask(t *testing.T, models []string, prompt string) {
 func TestBlindBattleVoteAndLeaderboard(t *testing.T) {
 	e := newEnv(t)
 	s := e.screen
-	if got := texts(s.provList); len(got) != 1 || !strings.HasPrefix(got[0], "No providers yet") {
+	if got := widgettest.Labels(s.provList); len(got) != 1 || !strings.HasPrefix(got[0], "No providers yet") {
 		t.Errorf("providers list of a new core = %q", got)
 	}
 	e.addProvider(t)
@@ -249,7 +250,7 @@ func TestBlindBattleVoteAndLeaderboard(t *testing.T) {
 		}
 	}
 
-	board := texts(s.board)
+	board := widgettest.Labels(s.board)
 	for _, m := range models {
 		if !slices.Contains(board, m) {
 			t.Errorf("leaderboard %q does not list %s", board, m)
@@ -364,7 +365,7 @@ func TestAddProviderErrorAndRemove(t *testing.T) {
 	s.provName.SetText("")
 	s.provURL.SetText("")
 	e.addProvider(t)
-	test.Tap(button(t, s.provList, RemoveLabel))
+	test.Tap(widgettest.Button(t, s.provList, RemoveLabel))
 	e.ui.until(t, "the removal", func() bool { return len(s.providers) == 0 && len(s.modelPick.Options) == 0 })
 	if ps, _ := e.core.Providers(context.Background()); len(ps) != 0 {
 		t.Errorf("core still has providers %v", ps)
@@ -383,45 +384,4 @@ func assertMarkup(t *testing.T, name string, o fyne.CanvasObject) {
 		}
 	}
 	test.AssertObjectRendersToMarkup(t, name, o)
-}
-
-// walk visits o and everything drawn inside it, depth first in drawing order.
-func walk(o fyne.CanvasObject, visit func(fyne.CanvasObject)) {
-	visit(o)
-	switch x := o.(type) {
-	case *fyne.Container:
-		for _, c := range x.Objects {
-			walk(c, visit)
-		}
-	case fyne.Widget:
-		for _, c := range test.WidgetRenderer(x).Objects() {
-			walk(c, visit)
-		}
-	}
-}
-
-// button returns the button with the given text, or fails the test.
-func button(t *testing.T, root fyne.CanvasObject, text string) *widget.Button {
-	t.Helper()
-	var found *widget.Button
-	walk(root, func(o fyne.CanvasObject) {
-		if b, ok := o.(*widget.Button); ok && b.Text == text && found == nil {
-			found = b
-		}
-	})
-	if found == nil {
-		t.Fatalf("no button %q", text)
-	}
-	return found
-}
-
-// texts returns the texts of the visible labels under root.
-func texts(root fyne.CanvasObject) []string {
-	var out []string
-	walk(root, func(o fyne.CanvasObject) {
-		if l, ok := o.(*widget.Label); ok && l.Visible() {
-			out = append(out, l.Text)
-		}
-	})
-	return out
 }

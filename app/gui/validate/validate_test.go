@@ -25,6 +25,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/app/gui/internal/widgettest"
 	"github.com/gata-contrib/gata/dva"
 	"github.com/gata-contrib/gata/dva/clip"
 	"github.com/gata-contrib/gata/dva/cpu"
@@ -310,11 +311,11 @@ func TestDefaultModelNotDownloaded(t *testing.T) {
 	if top == nil {
 		t.Fatal("no licence dialog after tapping Download")
 	}
-	if !strings.Contains(strings.Join(texts(top), " "), sp.License.Name) {
-		t.Errorf("licence dialog says %q, want the licence's name", texts(top))
+	if !strings.Contains(strings.Join(widgettest.Labels(top), " "), sp.License.Name) {
+		t.Errorf("licence dialog says %q, want the licence's name", widgettest.Labels(top))
 	}
-	button(t, top, AcceptLabel) // it is there
-	test.Tap(button(t, top, "Cancel"))
+	widgettest.Button(t, top, AcceptLabel) // it is there
+	test.Tap(widgettest.Button(t, top, "Cancel"))
 	if n := len(e.core.ListJobs()); n != 0 || e.win.Canvas().Overlays().Top() != nil {
 		t.Errorf("after declining: %d jobs, dialog still open %v", n, e.win.Canvas().Overlays().Top() != nil)
 	}
@@ -369,7 +370,7 @@ func TestDownloadVerifyAndScore(t *testing.T) {
 	}
 
 	test.Tap(s.downloadBtn)
-	test.Tap(button(t, e.win.Canvas().Overlays().Top(), AcceptLabel))
+	test.Tap(widgettest.Button(t, e.win.Canvas().Overlays().Top(), AcceptLabel))
 	if s.jobID == "" || !s.cancelBtn.Visible() || !s.jobBar.Visible() || !s.downloadBtn.Disabled() {
 		t.Fatalf("after accepting: job %q, Cancel visible %v, bar visible %v", s.jobID, s.cancelBtn.Visible(), s.jobBar.Visible())
 	}
@@ -455,45 +456,4 @@ func assertMarkup(t *testing.T, name string, o any) {
 	case fyne.CanvasObject:
 		test.AssertObjectRendersToMarkup(t, name, x)
 	}
-}
-
-// walk visits o and everything drawn inside it, depth first in drawing order.
-func walk(o fyne.CanvasObject, visit func(fyne.CanvasObject)) {
-	visit(o)
-	switch x := o.(type) {
-	case *fyne.Container:
-		for _, c := range x.Objects {
-			walk(c, visit)
-		}
-	case fyne.Widget:
-		for _, c := range test.WidgetRenderer(x).Objects() {
-			walk(c, visit)
-		}
-	}
-}
-
-// button returns the button with the given text, or fails the test.
-func button(t *testing.T, root fyne.CanvasObject, text string) *widget.Button {
-	t.Helper()
-	var found *widget.Button
-	walk(root, func(o fyne.CanvasObject) {
-		if b, ok := o.(*widget.Button); ok && b.Text == text && found == nil {
-			found = b
-		}
-	})
-	if found == nil {
-		t.Fatalf("no button %q", text)
-	}
-	return found
-}
-
-// texts returns the texts of the visible labels under root.
-func texts(root fyne.CanvasObject) []string {
-	var out []string
-	walk(root, func(o fyne.CanvasObject) {
-		if l, ok := o.(*widget.Label); ok && l.Visible() {
-			out = append(out, l.Text)
-		}
-	})
-	return out
 }
