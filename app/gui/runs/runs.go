@@ -302,14 +302,20 @@ func (s *Screen) Reload() {
 				s.setMsg(fmt.Errorf("list the runs: %w", err).Error(), widget.DangerImportance)
 				return
 			}
+			// The lists were read on another goroutine: events applied since then are newer
+			// than them for a job or a pause the card already follows, so those stay.
 			for _, j := range jobs {
 				if id, ok := runID(j); ok {
-					if old, seen := s.jobs[id]; !seen || !old.Started.After(j.Started) {
+					if old, seen := s.jobs[id]; !seen || (old.ID != j.ID && !old.Started.After(j.Started)) {
 						s.jobs[id] = j
 					}
 				}
 			}
-			s.paused = paused
+			for id, p := range paused {
+				if _, seen := s.paused[id]; !seen {
+					s.paused[id] = p
+				}
+			}
 			s.runs = sums
 			s.showList()
 		})

@@ -16,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/app/gui/internal/widgettest"
 	"github.com/gata-contrib/gata/app/gui/review"
 	"github.com/gata-contrib/gata/app/gui/runs"
 	"github.com/gata-contrib/gata/dva/dvatest"
@@ -134,7 +135,7 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 	}
 	at := func(i int) core.ReviewItem { return all.Items[i] }
 	e.waitItem(t, at(0).Key)
-	if got := texts(rv.Content()); !slices.Contains(got, at(0).Caption) || !slices.Contains(got, fmt.Sprintf("%.3f", at(0).Score)) ||
+	if got := widgettest.Labels(rv.Content()); !slices.Contains(got, at(0).Caption) || !slices.Contains(got, fmt.Sprintf("%.3f", at(0).Score)) ||
 		!slices.Contains(got, "1 of 12") || !slices.Contains(got, review.ShortcutsText) {
 		t.Errorf("review shows %q; want the first pair's caption, score, its place and the shortcuts", got)
 	}
@@ -175,14 +176,14 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 	root := rv.Content()
 	selectWith(t, root, review.VerdictAll).SetSelected(review.VerdictReject)
 	e.waitItem(t, at(2).Key)
-	if !slices.Contains(texts(root), "1 of 1") {
-		t.Errorf("with the rejected filter the view shows %q, want 1 of 1", texts(root))
+	if !slices.Contains(widgettest.Labels(root), "1 of 1") {
+		t.Errorf("with the rejected filter the view shows %q, want 1 of 1", widgettest.Labels(root))
 	}
 	selectWith(t, root, review.VerdictReject).SetSelected(review.VerdictAll)
 	test.Tap(checkWith(t, root, review.FailedLabel))
 	e.waitItem(t, "broken")
-	if !slices.Contains(texts(root), "failed: corrupt") {
-		t.Errorf("a failed item shows %q, want its reason", texts(root))
+	if !slices.Contains(widgettest.Labels(root), "failed: corrupt") {
+		t.Errorf("a failed item shows %q, want its reason", widgettest.Labels(root))
 	}
 	test.Tap(checkWith(t, root, review.FailedLabel))
 	selectWith(t, root, review.OrderHigh).SetSelected(review.OrderKey)
@@ -197,12 +198,12 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.ui.until(t, "the keep count at the new threshold", func() bool { return rv.Kept() == want })
-	if line := fmt.Sprintf("keeps %d of %d pairs: the top %.1f %%.", want.Kept, want.Total, 100*want.Fraction); !containsPart(texts(root), line) {
-		t.Errorf("view says %q, want it to contain %q", texts(root), line)
+	if line := fmt.Sprintf("keeps %d of %d pairs: the top %.1f %%.", want.Kept, want.Total, 100*want.Fraction); !containsPart(widgettest.Labels(root), line) {
+		t.Errorf("view says %q, want it to contain %q", widgettest.Labels(root), line)
 	}
 
 	// Apply: the run is exported again at that minimum score; verdicts win.
-	test.Tap(button(t, root, review.ApplyLabel))
+	test.Tap(widgettest.Button(t, root, review.ApplyLabel))
 	e.ui.until(t, "the export", func() bool { return rv.Exported() != nil })
 	x := rv.Exported().Summary
 	t32 := float32(rv.Slider().Value)
@@ -223,12 +224,12 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 		t.Errorf("re-export summary: min score %v kept %d (verdicts %d keep, %d reject) of %d; want %v, %d, 1, 1, 12",
 			x.MinScore, x.Kept, x.VerdictKeep, x.VerdictReject, x.Scored, t32, wantKept)
 	}
-	if !containsPart(texts(root), fmt.Sprintf("Exported: %d of 12 scored pairs kept", wantKept)) {
-		t.Errorf("view says %q after the export", texts(root))
+	if !containsPart(widgettest.Labels(root), fmt.Sprintf("Exported: %d of 12 scored pairs kept", wantKept)) {
+		t.Errorf("view says %q after the export", widgettest.Labels(root))
 	}
 
 	// Back to the runs; the row shows the run done again.
-	test.Tap(button(t, root, review.BackLabel))
+	test.Tap(widgettest.Button(t, root, review.BackLabel))
 	if s.ReviewShown() || !s.main.Visible() {
 		t.Error("Runs did not go back to the page")
 	}
@@ -261,15 +262,17 @@ func TestBatchRunPauseCancelContinueRetry(t *testing.T) {
 	if !e.core.RunIsPaused(id) {
 		t.Error("RunIsPaused = false after Pause")
 	}
-	e.ui.until(t, "the progress to say paused", func() bool { return strings.Contains(row.Progress.Text, "paused") })
-	if p := row.Progress.Text; !strings.Contains(p, " items") || !strings.Contains(p, "failed") || !strings.Contains(p, "cpu") {
-		t.Errorf("progress = %q, want items, failures and the backend", p)
-	}
 	test.Tap(row.Pause) // Go on
 	e.ui.until(t, "the row to show the run going on", func() bool { return row.State.Text != "paused" })
 	if e.core.RunIsPaused(id) {
 		t.Error("RunIsPaused = true after Go on")
 	}
+	// The runner's progress reaches the row: items, failures and the backend. (That the
+	// core's progress says "paused" while paused is tested in app/core.)
+	e.ui.until(t, "the run's progress", func() bool {
+		p := row.Progress.Text
+		return strings.Contains(p, " items") && strings.Contains(p, "failed") && strings.Contains(p, "cpu") || row.State.Text == "done"
+	})
 
 	test.Tap(row.Cancel)
 	e.ui.until(t, "the run to stop", func() bool { return row.State.Text == "cancelled" || row.State.Text == "done" })
@@ -310,7 +313,7 @@ func (e *env) waitVerdict(t *testing.T, v string) {
 // shownImage is the visible image with a resource under root, or nil.
 func shownImage(root fyne.CanvasObject) *canvas.Image {
 	var found *canvas.Image
-	walk(root, func(o fyne.CanvasObject) {
+	widgettest.Walk(root, func(o fyne.CanvasObject) {
 		if img, ok := o.(*canvas.Image); ok && img.Visible() && img.Resource != nil && !strings.HasSuffix(img.Resource.Name(), ".svg") && found == nil {
 			found = img
 		}
@@ -321,7 +324,7 @@ func shownImage(root fyne.CanvasObject) *canvas.Image {
 func selectWith(t *testing.T, root fyne.CanvasObject, selected string) *widget.Select {
 	t.Helper()
 	var found *widget.Select
-	walk(root, func(o fyne.CanvasObject) {
+	widgettest.Walk(root, func(o fyne.CanvasObject) {
 		if s, ok := o.(*widget.Select); ok && s.Selected == selected && found == nil {
 			found = s
 		}
@@ -335,7 +338,7 @@ func selectWith(t *testing.T, root fyne.CanvasObject, selected string) *widget.S
 func checkWith(t *testing.T, root fyne.CanvasObject, text string) *widget.Check {
 	t.Helper()
 	var found *widget.Check
-	walk(root, func(o fyne.CanvasObject) {
+	widgettest.Walk(root, func(o fyne.CanvasObject) {
 		if c, ok := o.(*widget.Check); ok && c.Text == text && found == nil {
 			found = c
 		}
