@@ -35,6 +35,9 @@ type Options struct {
 	TLSKeyFile  string    // web UI TLS key
 	Stderr      io.Writer // where logs also go; default os.Stderr
 	QuietStderr bool      // only warnings and errors on Stderr (one-shot commands); the log file gets all
+	// Passphrase asks for the passphrase of the encrypted secrets file (where no keyring
+	// service runs); nil: $GATA_PASSPHRASE if set, else the UIs ask (core.UnlockSecrets).
+	Passphrase func() (string, error)
 }
 
 // App is the assembled application.
@@ -112,8 +115,12 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		a.logFile.Close()
 		return nil, err
 	}
+	if opts.Passphrase == nil {
+		opts.Passphrase = envPassphrase()
+	}
+	secrets := &lazySecrets{dir: opts.DataDir}
 	a.Core, err = core.New(core.Options{Version: Version, DataDir: opts.DataDir, Store: a.store, Logger: a.Log, LogLevel: a.logLevel,
-		Models: modelStore(opts.DataDir), LoadEngine: loadEngine})
+		Models: modelStore(opts.DataDir), LoadEngine: loadEngine, Secrets: secrets, Passphrase: opts.Passphrase})
 	if err != nil {
 		a.closeStores()
 		return nil, err
@@ -124,6 +131,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		lvl, _ = a.Core.SettingValue(ctx, core.SettingLogLevel)
 	}
 	a.logLevel.Set(core.ParseLogLevel(lvl))
+	secrets.opts.Passphrase = a.Core.Passphrase
 	a.Log.Debug("app opened", "data_dir", opts.DataDir, "version", Version)
 	return a, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/gata-contrib/gata/app/cli"
@@ -39,7 +40,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return window(ctx, opts)
 		},
 		OpenCore: func(ctx context.Context, g cli.Global) (*core.Core, func() error, error) {
-			a, err := New(ctx, Options{DataDir: g.DataDir, LogLevel: g.LogLevel, Stderr: stderr, QuietStderr: g.LogLevel == ""})
+			opts := Options{DataDir: g.DataDir, LogLevel: g.LogLevel, Stderr: stderr, QuietStderr: g.LogLevel == ""}
+			if dir, err := dataDirOf(g.DataDir); err == nil {
+				opts.Passphrase = terminalPassphrase(dir, stdin, stderr)
+			}
+			a, err := New(ctx, opts)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -50,6 +55,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		Interactive: interactive,
 	}
 	return cli.Run(ctx, env, args)
+}
+
+// dataDirOf is the absolute data folder a command will use.
+func dataDirOf(dir string) (string, error) {
+	if dir == "" {
+		d, err := DefaultDataDir()
+		if err != nil {
+			return "", err
+		}
+		dir = d
+	}
+	return filepath.Abs(dir)
 }
 
 // isTerminal reports whether f is a terminal (progress bars and questions go there).

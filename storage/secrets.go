@@ -234,3 +234,16 @@ func (s *Secrets) Delete(name string) error {
 	}
 	return nil
 }
+
+// Unlock makes sure the values can be read: with the encrypted file it asks for the
+// passphrase (when none is held yet) and checks it against the file, returning an error
+// matching ErrLocked or ErrWrongPassphrase; with no file yet, or with the OS keyring, it
+// has nothing to check and returns nil.
+func (s *Secrets) Unlock() error {
+	if s.backend != BackendFile {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.file.unlock()
+}

@@ -377,3 +377,14 @@ func (f *secretsFile) write(doc *secretsDoc) error {
 	}
 	return nil
 }
+
+// unlock checks the passphrase against an existing file (asking for it when no key is
+// derived yet); with no file there is nothing to check.
+func (f *secretsFile) unlock() error {
+	doc, err := f.read()
+	if err != nil || doc == nil {
+		return err
+	}
+	_, err = f.aead(doc)
+	return err
+}

@@ -700,3 +700,37 @@ func TestSecretsKeyringErrors(t *testing.T) {
 		t.Errorf("Delete with a failing keyring: error = nil")
 	}
 }
+
+func TestSecretsUnlock(t *testing.T) {
+	dir := t.TempDir()
+	none := &passCounter{pass: testPass}
+	if err := openFileSecrets(t, dir, none).Unlock(); err != nil {
+		t.Fatalf("Unlock with no file yet: %v", err)
+	}
+	if n := none.n.Load(); n != 0 {
+		t.Errorf("Unlock with no file asked for the passphrase %d times, want 0", n)
+	}
+	mustSet(t, openFileSecrets(t, dir, &passCounter{pass: testPass}), "chat.provider.x", "sk-123")
+
+	ask := &passCounter{pass: "wrong"}
+	s := openFileSecrets(t, dir, ask)
+	if err := s.Unlock(); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("Unlock with a wrong passphrase = %v, want ErrWrongPassphrase", err)
+	}
+	ask.pass = testPass
+	if err := s.Unlock(); err != nil {
+		t.Fatalf("Unlock with the right passphrase: %v", err)
+	}
+	wantValue(t, s, "chat.provider.x", "sk-123")
+	if n := ask.n.Load(); n != 2 {
+		t.Errorf("passphrase asked %d times, want 2 (once per Unlock; the right one is kept)", n)
+	}
+
+	locked, err := OpenSecrets(dir, SecretsOptions{ForceFile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := locked.Unlock(); !errors.Is(err, ErrLocked) {
+		t.Errorf("Unlock with no passphrase source = %v, want ErrLocked", err)
+	}
+}

@@ -34,14 +34,6 @@ type ChatStore interface {
 	ChatHistory(ctx context.Context, before time.Time, limit int) (prompts, outcomes []string, err error)
 }
 
-// SecretStore hands out secrets kept outside the database (the OS keyring). It is the
-// hook for providers' API keys: Get(ChatKeyName(provider)) returns the key, or "" and no
-// error when none is stored. While Options.Secrets is nil, keys come from the
-// environment variable a provider names (APIKeyEnv) only.
-type SecretStore interface {
-	Get(name string) (string, error)
-}
-
 // ChatKeyName is the secret name under which a provider's API key is kept.
 func ChatKeyName(provider string) string { return "chat.provider." + provider }
 
@@ -96,6 +88,9 @@ type ProviderInput struct {
 	BaseURL string `json:"base_url"`
 	// APIKeyEnv names the environment variable holding the API key ("" for none).
 	APIKeyEnv string `json:"api_key_env,omitempty"`
+	// APIKey, when given, is kept in the secret store (the OS keyring or the encrypted
+	// file), never in the database; it wins over APIKeyEnv.
+	APIKey string `json:"api_key,omitempty"`
 	// Models are model names to offer even when the server does not list them.
 	Models []string `json:"models,omitempty"`
 }
@@ -107,7 +102,9 @@ type ProviderInfo struct {
 	BaseURL   string    `json:"base_url"`
 	APIKeyEnv string    `json:"api_key_env,omitempty"`
 	Models    []string  `json:"models"`
-	HasKey    bool      `json:"has_key"` // a key was found (in the keyring or the environment)
+	HasKey    bool      `json:"has_key"`              // a key was found (in the secret store or the environment)
+	KeyStored bool      `json:"key_stored,omitempty"` // the key is in the secret store
+	KeyError  string    `json:"key_error,omitempty"`  // why the stored key cannot be read (locked file, …)
 	Created   time.Time `json:"created"`
 }
 
@@ -332,8 +329,9 @@ var (
 	envNameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-// AddProvider configures a chat provider. The name must be new; the key is never
-// stored here: the provider names an environment variable (or, later, the keyring).
+// AddProvider configures a chat provider. The name must be new. A key given in
+// in.APIKey goes to the secret store (never the database); otherwise the provider names
+// the environment variable to read it from, or needs none (a local server).
 func (c *Core) AddProvider(ctx context.Context, in ProviderInput) (ProviderInfo, error) {
 	in.Name, in.Kind, in.BaseURL, in.APIKeyEnv = strings.TrimSpace(in.Name), strings.TrimSpace(in.Kind), strings.TrimSpace(in.BaseURL), strings.TrimSpace(in.APIKeyEnv)
 	fail := func(format string, args ...any) (ProviderInfo, error) {
@@ -375,37 +373,113 @@ func (c *Core) AddProvider(ctx context.Context, in ProviderInput) (ProviderInfo,
 			return ProviderInfo{}, fmt.Errorf("add provider %q: %w", in.Name, ErrProviderExists)
 		}
 	}
+	if strings.ContainsAny(in.APIKey, " \t\r\n") {
+		return fail("the API key has spaces or line breaks")
+	}
+	if in.APIKey != "" {
+		if err := c.storeProviderKey(in.Name, in.APIKey); err != nil {
+			return ProviderInfo{}, fmt.Errorf("add provider %q: %w", in.Name, err)
+		}
+	}
 	sp := storage.ChatProvider{Name: in.Name, Kind: in.Kind, BaseURL: in.BaseURL, APIKeyEnv: in.APIKeyEnv, Models: models}
 	if err := c.store.SaveChatProvider(ctx, sp); err != nil {
+		if in.APIKey != "" {
+			c.opts.Secrets.Delete(ChatKeyName(in.Name))
+		}
 		return ProviderInfo{}, fmt.Errorf("add provider %q: %w", in.Name, err)
 	}
 	c.log.Info("chat provider added", "provider", cfg)
 	sp.Created = time.Now()
-	return c.providerInfo(sp), nil
+	return c.providerInfo(ctx, sp), nil
 }
 
-func (c *Core) providerInfo(p storage.ChatProvider) ProviderInfo {
-	cfg, err := c.providerConfig(p)
-	return ProviderInfo{Name: p.Name, Kind: p.Kind, BaseURL: p.BaseURL, APIKeyEnv: p.APIKeyEnv,
-		Models: append([]string{}, p.Models...), HasKey: err == nil && cfg.APIKey != "", Created: p.Created}
+// storeProviderKey keeps a provider's API key in the secret store.
+func (c *Core) storeProviderKey(name, key string) error {
+	if c.opts.Secrets == nil {
+		return chatBad(fmt.Errorf("store the API key: %w (name an environment variable instead)", ErrNoSecrets))
+	}
+	if err := c.opts.Secrets.Set(ChatKeyName(name), key); err != nil {
+		return fmt.Errorf("store the API key: %w", err)
+	}
+	return nil
 }
 
-// providerConfig is the provider with its key: from the secret store when one is set
-// and holds it, else from the environment variable the provider names.
-func (c *Core) providerConfig(p storage.ChatProvider) (chat.ProviderConfig, error) {
+// SetProviderKey replaces (or, with an empty key, deletes) the API key of a provider in
+// the secret store.
+func (c *Core) SetProviderKey(ctx context.Context, name, key string) error {
+	if _, err := c.providerByName(ctx, name); err != nil {
+		return err
+	}
+	key = strings.TrimSpace(key)
+	if key == "" {
+		if c.opts.Secrets == nil {
+			return nil
+		}
+		if err := c.opts.Secrets.Delete(ChatKeyName(name)); err != nil {
+			return fmt.Errorf("delete the API key of provider %q: %w", name, err)
+		}
+		c.log.Info("chat provider key deleted", "provider", name)
+		return nil
+	}
+	if strings.ContainsAny(key, " \t\r\n") {
+		return chatBad(fmt.Errorf("set the API key of provider %q: the key has spaces or line breaks", name))
+	}
+	if err := c.storeProviderKey(name, key); err != nil {
+		return fmt.Errorf("set the API key of provider %q: %w", name, err)
+	}
+	c.log.Info("chat provider key stored", "provider", name, "backend", c.opts.Secrets.Backend())
+	return nil
+}
+
+func (c *Core) providerByName(ctx context.Context, name string) (storage.ChatProvider, error) {
+	ps, err := c.store.ChatProviders(ctx)
+	if err != nil {
+		return storage.ChatProvider{}, fmt.Errorf("find provider %q: %w", name, err)
+	}
+	for _, p := range ps {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return storage.ChatProvider{}, fmt.Errorf("provider %q: %w", name, ErrNoProvider)
+}
+
+func (c *Core) providerInfo(ctx context.Context, p storage.ChatProvider) ProviderInfo {
+	info := ProviderInfo{Name: p.Name, Kind: p.Kind, BaseURL: p.BaseURL, APIKeyEnv: p.APIKeyEnv,
+		Models: append([]string{}, p.Models...), Created: p.Created}
+	key, stored, err := c.providerKey(ctx, p)
+	info.HasKey, info.KeyStored = key != "", stored
+	if err != nil {
+		info.KeyError = err.Error()
+	}
+	return info
+}
+
+// providerKey finds a provider's key: in the secret store when one is set and holds it,
+// else in the environment variable the provider names. stored says which.
+func (c *Core) providerKey(ctx context.Context, p storage.ChatProvider) (key string, stored bool, err error) {
+	if c.opts.Secrets != nil {
+		key, err = c.opts.Secrets.Get(ctx, ChatKeyName(p.Name))
+		switch {
+		case err == nil:
+			return key, true, nil
+		case !errors.Is(err, storage.ErrSecretNotFound):
+			return "", false, fmt.Errorf("read the API key of provider %q: %w", p.Name, err)
+		}
+	}
+	if p.APIKeyEnv != "" {
+		return os.Getenv(p.APIKeyEnv), false, nil
+	}
+	return "", false, nil
+}
+
+// providerConfig is the provider with its key (see providerKey).
+func (c *Core) providerConfig(ctx context.Context, p storage.ChatProvider) (chat.ProviderConfig, error) {
 	cfg := chat.ProviderConfig{Name: p.Name, Kind: p.Kind, BaseURL: p.BaseURL, APIKeyEnv: p.APIKeyEnv,
 		Models: p.Models, Timeout: p.Timeout}
-	if c.opts.Secrets != nil {
-		key, err := c.opts.Secrets.Get(ChatKeyName(p.Name))
-		if err != nil {
-			return cfg, fmt.Errorf("read the API key of provider %q: %w", p.Name, err)
-		}
-		cfg.APIKey = key
-	}
-	if cfg.APIKey == "" && cfg.APIKeyEnv != "" {
-		cfg.APIKey = os.Getenv(cfg.APIKeyEnv)
-	}
-	return cfg, nil
+	key, _, err := c.providerKey(ctx, p)
+	cfg.APIKey = key
+	return cfg, err
 }
 
 // Providers lists the configured chat providers by name.
@@ -416,7 +490,7 @@ func (c *Core) Providers(ctx context.Context) ([]ProviderInfo, error) {
 	}
 	out := []ProviderInfo{}
 	for _, p := range ps {
-		out = append(out, c.providerInfo(p))
+		out = append(out, c.providerInfo(ctx, p))
 	}
 	return out, nil
 }
@@ -428,6 +502,11 @@ func (c *Core) RemoveProvider(ctx context.Context, name string) error {
 			return fmt.Errorf("remove provider %q: %w", name, ErrNoProvider)
 		}
 		return fmt.Errorf("remove provider %q: %w", name, err)
+	}
+	if c.opts.Secrets != nil {
+		if err := c.opts.Secrets.Delete(ChatKeyName(name)); err != nil {
+			c.log.Warn("chat provider removed, its API key could not be deleted", "provider", name, "err", err)
+		}
 	}
 	c.log.Info("chat provider removed", "provider", name)
 	return nil
@@ -450,7 +529,7 @@ func (c *Core) ChatModels(ctx context.Context) ([]ProviderModels, error) {
 		out[i] = ProviderModels{Provider: p.Name, Models: []string{}}
 		wg.Go(func() {
 			names, err := func() ([]string, error) {
-				cfg, err := c.providerConfig(p)
+				cfg, err := c.providerConfig(ctx, p)
 				if err != nil {
 					return nil, err
 				}
@@ -503,7 +582,7 @@ func (c *Core) chatProviders(ctx context.Context, models []string) (chat.Provide
 		if !ok {
 			return nil, fmt.Errorf("model %q: provider %q: %w", m, name, ErrNoProvider)
 		}
-		cfg, err := c.providerConfig(p)
+		cfg, err := c.providerConfig(ctx, p)
 		if err != nil {
 			return nil, err
 		}

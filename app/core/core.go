@@ -22,9 +22,13 @@ type Options struct {
 	// Models and LoadEngine give the Validate section its models; nil leaves it unavailable.
 	Models     ModelStore
 	LoadEngine EngineLoader
-	// Secrets holds the chat providers' API keys (the keyring); nil: keys come from the
-	// environment variables the providers name.
+	// Secrets keeps API keys and the wallet key (the OS keyring or the encrypted file);
+	// nil: keys come from the environment variables the providers name.
 	Secrets SecretStore
+	// Passphrase asks for the passphrase of the encrypted secrets file when none was
+	// given through UnlockSecrets (the CLI: $GATA_PASSPHRASE or a terminal prompt); nil
+	// means the UIs must call UnlockSecrets first.
+	Passphrase func() (string, error)
 }
 
 // Store is the part of the database the core uses directly.
@@ -53,6 +57,7 @@ type Core struct {
 	images  imageCache // image reader of the run last reviewed
 	pausers runPausers // pause switches of the running runs
 	chat    chatState  // the battles streaming now
+	secrets secretsState
 }
 
 // New builds the core. Call Jobs().Serve under the supervisor before starting jobs.
