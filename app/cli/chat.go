@@ -12,7 +12,8 @@ import (
 )
 
 const chatUsage = `usage:
-  gata chat providers add --name NAME --kind openai|anthropic --base-url URL [--api-key-env VAR] [--model M …]
+  gata chat providers add --name NAME --kind openai|anthropic --base-url URL [--api-key-env VAR | --api-key-stdin] [--model M …]
+  gata chat providers set-key NAME          (reads the key from stdin or the terminal; an empty key deletes it)
   gata chat providers list
   gata chat providers remove NAME
   gata chat models
@@ -20,8 +21,11 @@ const chatUsage = `usage:
   gata chat leaderboard
   gata chat export --format arena|dpo [--out FILE] [--all]
 
-API keys are read from the environment variable a provider names (--api-key-env); they
-are never stored in the database, logged or printed.
+An API key is kept in the OS keyring (--api-key-stdin, set-key) or read from the
+environment variable a provider names (--api-key-env); a stored key wins. Where no
+keyring service runs (headless Linux), keys are kept in an encrypted file in the data
+folder whose passphrase comes from $GATA_PASSPHRASE or a terminal prompt. Keys are never
+stored in the database, logged or printed.
 `
 
 func runChat(ctx context.Context, env *Env, args []string) error {
@@ -48,11 +52,13 @@ func runChat(ctx context.Context, env *Env, args []string) error {
 
 func runChatProviders(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
-		return &UsageError{Msg: "chat providers: missing subcommand (add, list, remove)"}
+		return &UsageError{Msg: "chat providers: missing subcommand (add, set-key, list, remove)"}
 	}
 	switch args[0] {
 	case "add":
 		return runChatProvidersAdd(ctx, env, args[1:])
+	case "set-key":
+		return runChatProvidersSetKey(ctx, env, args[1:])
 	case "list":
 		return runChatProvidersList(ctx, env, args[1:])
 	case "remove":
@@ -61,7 +67,7 @@ func runChatProviders(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprint(env.Stdout, chatUsage)
 		return nil
 	}
-	return &UsageError{Msg: fmt.Sprintf("chat providers: unknown subcommand %q (add, list, remove)", args[0])}
+	return &UsageError{Msg: fmt.Sprintf("chat providers: unknown subcommand %q (add, set-key, list, remove)", args[0])}
 }
 
 func runChatProvidersAdd(ctx context.Context, env *Env, args []string) error {
@@ -73,8 +79,9 @@ func runChatProvidersAdd(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&in.Kind, "kind", "", "openai (any OpenAI-compatible server: OpenAI, DeepSeek, OpenRouter, Ollama, vLLM, llama.cpp) or anthropic")
 	fs.StringVar(&in.BaseURL, "base-url", "", "the API's root, e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1, https://api.anthropic.com")
 	fs.StringVar(&in.APIKeyEnv, "api-key-env", "", "environment variable holding the API key (none for local servers)")
+	keyStdin := fs.Bool("api-key-stdin", false, "read the API key from stdin (or the terminal) and keep it in the OS keyring")
 	fs.Var(&models, "model", "a model to offer even if the server does not list it (repeat for more)")
-	if err := parse(fs, args, env, "gata chat providers add --name NAME --kind openai|anthropic --base-url URL [--api-key-env VAR] [--model M …]"); err != nil {
+	if err := parse(fs, args, env, "gata chat providers add --name NAME --kind openai|anthropic --base-url URL [--api-key-env VAR | --api-key-stdin] [--model M …]"); err != nil {
 		return err
 	}
 	switch {
@@ -86,6 +93,16 @@ func runChatProvidersAdd(ctx context.Context, env *Env, args []string) error {
 		return &UsageError{Msg: "chat providers add: --base-url is required"}
 	}
 	in.Models = models
+	if *keyStdin {
+		key, err := readKey(env, "API key of "+in.Name+": ")
+		if err != nil {
+			return err
+		}
+		if key == "" {
+			return &UsageError{Msg: "chat providers add: --api-key-stdin: no key on stdin"}
+		}
+		in.APIKey = key
+	}
 	c, closeCore, err := openCore(ctx, env, g)
 	if err != nil {
 		return err
@@ -96,6 +113,9 @@ func runChatProvidersAdd(ctx context.Context, env *Env, args []string) error {
 		return usageIf(err, core.ErrBadChat)
 	}
 	fmt.Fprintf(env.Stdout, "added provider %s (%s, %s)\n", p.Name, p.Kind, p.BaseURL)
+	if p.KeyStored {
+		fmt.Fprintf(env.Stdout, "its API key is kept in the %s\n", secretsPlace(c.Secrets(ctx)))
+	}
 	if p.APIKeyEnv != "" && !p.HasKey {
 		fmt.Fprintf(env.Stderr, "gata: %s is not set: requests to %s will go without a key\n", p.APIKeyEnv, p.Name)
 	}
@@ -131,7 +151,12 @@ func runChatProvidersList(ctx context.Context, env *Env, args []string) error {
 	}
 	for _, p := range ps {
 		key := "no key"
-		if p.APIKeyEnv != "" {
+		switch {
+		case p.KeyStored:
+			key = "key stored"
+		case p.KeyError != "":
+			key = "key unreadable: " + p.KeyError
+		case p.APIKeyEnv != "":
 			key = "key from $" + p.APIKeyEnv
 			if !p.HasKey {
 				key += " (not set)"
@@ -142,6 +167,45 @@ func runChatProvidersList(ctx context.Context, env *Env, args []string) error {
 			line += "  models: " + strings.Join(p.Models, ", ")
 		}
 		fmt.Fprintln(env.Stdout, line)
+	}
+	return nil
+}
+
+// secretsPlace names where secrets are kept, for messages.
+func secretsPlace(s core.SecretsInfo) string {
+	if s.Backend == core.SecretsFile {
+		return "encrypted secrets file of the data folder"
+	}
+	return "OS keyring"
+}
+
+func runChatProvidersSetKey(ctx context.Context, env *Env, args []string) error {
+	var g Global
+	fs := newFlags("chat providers set-key", &g)
+	usage := "gata chat providers set-key NAME   (the key is read from stdin or the terminal; an empty key deletes the stored one)"
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return parse(fs, args, env, usage)
+	}
+	if len(pos) != 1 {
+		return &UsageError{Msg: "chat providers set-key: name one provider (" + usage + ")"}
+	}
+	key, err := readKey(env, "API key of "+pos[0]+" (empty to delete the stored one): ")
+	if err != nil {
+		return err
+	}
+	c, closeCore, err := openCore(ctx, env, g)
+	if err != nil {
+		return err
+	}
+	defer closeCore()
+	if err := c.SetProviderKey(ctx, pos[0], key); err != nil {
+		return usageIf(err, core.ErrBadChat)
+	}
+	if key == "" {
+		fmt.Fprintf(env.Stdout, "deleted the stored API key of %s\n", pos[0])
+	} else {
+		fmt.Fprintf(env.Stdout, "stored the API key of %s in the %s\n", pos[0], secretsPlace(c.Secrets(ctx)))
 	}
 	return nil
 }

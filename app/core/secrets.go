@@ -37,11 +37,17 @@ var (
 // SecretsInfo says where secrets are kept and whether a passphrase is still needed.
 type SecretsInfo struct {
 	Available bool   `json:"available"` // a secret store is configured
-	Backend   string `json:"backend"`   // "keyring" or "file"
+	Backend   string `json:"backend"`   // SecretsKeyring or SecretsFile
 	// Locked: the encrypted file is used and no passphrase is known yet; call
 	// UnlockSecrets before storing or reading a key.
 	Locked bool `json:"locked"`
 }
+
+// Where secrets are kept (SecretsInfo.Backend).
+const (
+	SecretsKeyring = storage.BackendKeyring
+	SecretsFile    = storage.BackendFile
+)
 
 // secretsState holds the passphrase given through UnlockSecrets.
 type secretsState struct {

@@ -27,6 +27,12 @@ func (h *handlers) chatFail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, core.ErrProviderExists), errors.Is(err, core.ErrBattleBusy), errors.Is(err, core.ErrAlreadyVoted):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, core.ErrSecretsLocked):
+		writeError(w, http.StatusLocked, err.Error())
+	case errors.Is(err, core.ErrWrongPassphrase):
+		writeError(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, core.ErrNoSecrets):
+		writeError(w, http.StatusNotImplemented, err.Error())
 	default:
 		h.fail(w, r, err)
 	}
@@ -72,6 +78,40 @@ func (h *handlers) removeProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// setProviderKey takes {api_key}; an empty key deletes the stored one.
+func (h *handlers) setProviderKey(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		APIKey string `json:"api_key"`
+	}
+	if !decodeChat(w, r, "key", &in) {
+		return
+	}
+	if err := h.core.SetProviderKey(r.Context(), r.PathValue("name"), in.APIKey); err != nil {
+		h.chatFail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handlers) secrets(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.core.Secrets(r.Context()))
+}
+
+// unlockSecrets takes {passphrase}.
+func (h *handlers) unlockSecrets(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Passphrase string `json:"passphrase"`
+	}
+	if !decodeChat(w, r, "passphrase", &in) {
+		return
+	}
+	if err := h.core.UnlockSecrets(r.Context(), in.Passphrase); err != nil {
+		h.chatFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.core.Secrets(r.Context()))
 }
 
 func (h *handlers) chatModels(w http.ResponseWriter, r *http.Request) {

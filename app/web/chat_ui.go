@@ -10,7 +10,17 @@ import (
 type chatProvidersPage struct {
 	Providers   []core.ProviderInfo
 	Unavailable string // why the providers could not be read
+	Secrets     core.SecretsInfo
 }
+
+// chatHistoryPage lists the latest battles.
+type chatHistoryPage struct {
+	Battles     []core.BattleInfo
+	Unavailable string
+}
+
+// chatHistoryLimit is how many battles the history card lists.
+const chatHistoryLimit = 30
 
 // chatModelsPage is the battle form's model picker.
 type chatModelsPage struct {
@@ -74,11 +84,20 @@ type chatRating struct {
 
 func (h *handlers) uiChatProviders(w http.ResponseWriter, r *http.Request) {
 	ps, err := h.core.Providers(r.Context())
-	p := chatProvidersPage{Providers: ps}
+	p := chatProvidersPage{Providers: ps, Secrets: h.core.Secrets(r.Context())}
 	if err != nil {
 		p.Unavailable = err.Error()
 	}
 	h.render(w, r, "chat-providers", p)
+}
+
+func (h *handlers) uiChatHistory(w http.ResponseWriter, r *http.Request) {
+	bs, err := h.core.Battles(r.Context(), chatHistoryLimit)
+	p := chatHistoryPage{Battles: bs}
+	if err != nil {
+		p.Unavailable = err.Error()
+	}
+	h.render(w, r, "chat-history", p)
 }
 
 func (h *handlers) uiChatModels(w http.ResponseWriter, r *http.Request) {

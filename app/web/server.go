@@ -161,6 +161,9 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/chat/providers", h.listProviders)
 	api.HandleFunc("POST /api/chat/providers", h.addProvider) // core.ProviderInput
 	api.HandleFunc("DELETE /api/chat/providers/{name}", h.removeProvider)
+	api.HandleFunc("PUT /api/chat/providers/{name}/key", h.setProviderKey) // {api_key}
+	api.HandleFunc("GET /api/secrets", h.secrets)
+	api.HandleFunc("POST /api/secrets/unlock", h.unlockSecrets) // {passphrase}
 	api.HandleFunc("GET /api/chat/models", h.chatModels)
 	api.HandleFunc("GET /api/chat/battles", h.listBattles)                       // [limit]
 	api.HandleFunc("POST /api/chat/battles", h.startBattle)                      // core.BattleInput
@@ -181,6 +184,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /ui/chat/providers", h.uiChatProviders)
 	api.HandleFunc("GET /ui/chat/models", h.uiChatModels)
 	api.HandleFunc("GET /ui/chat/battles/{id}", h.uiChatBattle)
+	api.HandleFunc("GET /ui/chat/history", h.uiChatHistory)
 	api.HandleFunc("GET /ui/chat/leaderboard", h.uiChatLeaderboard)
 	api.HandleFunc("/ui/", h.notFound)
 	pub.Handle("/api/", s.requireAuth(api))

@@ -827,14 +827,16 @@
   state.chat = { battle: '', loading: false };
 
   async function loadChat() {
-    const [providers, models, board] = await Promise.all([
+    const [providers, models, board, history] = await Promise.all([
       request('GET', '/ui/chat/providers'),
       request('GET', '/ui/chat/models'),
       request('GET', '/ui/chat/leaderboard'),
+      request('GET', '/ui/chat/history'),
     ]);
     if ($('#chat-providers')) $('#chat-providers').innerHTML = providers;
     if ($('#chat-models')) $('#chat-models').innerHTML = models;
     if ($('#chat-leaderboard')) $('#chat-leaderboard').innerHTML = board;
+    if ($('#chat-history')) $('#chat-history').innerHTML = history;
     if (state.chat.battle) await showBattle(state.chat.battle);
   }
 
@@ -885,6 +887,7 @@
       kind: e.kind.value,
       base_url: e.base_url.value.trim(),
       api_key_env: e.api_key_env.value.trim(),
+      api_key: e.api_key.value.trim(),
       models: e.models.value.split(',').map((m) => m.trim()).filter(Boolean),
     };
     try {
@@ -894,6 +897,26 @@
     } catch (err) {
       if (err.status !== 401) chatFieldError('#chat-provider-error', err.message);
     }
+  }
+
+  async function unlockSecrets(form) {
+    chatFieldError('#chat-unlock-error', '');
+    try {
+      await request('POST', '/api/secrets/unlock', { body: { passphrase: form.elements.passphrase.value } });
+      await loadChat();
+    } catch (err) {
+      if (err.status !== 401) chatFieldError('#chat-unlock-error', err.message);
+    }
+  }
+
+  async function setProviderKey(form) {
+    const provider = form.dataset.provider;
+    await request('PUT', `/api/chat/providers/${encodeURIComponent(provider)}/key`, { body: { api_key: form.elements.api_key.value.trim() } });
+    await loadChat();
+  }
+
+  async function loadChatHistory() {
+    if ($('#chat-history')) $('#chat-history').innerHTML = await request('GET', '/ui/chat/history');
   }
 
   async function removeProvider(button) {
@@ -957,6 +980,7 @@
   // chatChanged follows a battle's events: text streams into its column; the end and the
   // vote redraw the battle (votes open, names appear).
   function chatChanged(e) {
+    if (e && (e.kind === 'end' || e.kind === 'vote') && $('#chat-history')) loadChatHistory().catch(showError);
     if (!e || e.battle !== state.chat.battle || !$('#chat-battle')) return;
     if (state.chat.loading) {
       // The battle is being drawn; the end or vote must not be lost behind it.
@@ -1053,6 +1077,12 @@
     } else if (ev.target.id === 'chat-provider-form') {
       ev.preventDefault();
       addProvider(ev.target).catch(showError);
+    } else if (ev.target.id === 'chat-unlock-form') {
+      ev.preventDefault();
+      unlockSecrets(ev.target).catch(showError);
+    } else if (ev.target.classList.contains('chat-key-form')) {
+      ev.preventDefault();
+      setProviderKey(ev.target).catch(showError);
     } else if (ev.target.id === 'chat-battle-form') {
       ev.preventDefault();
       startBattle(ev.target).catch(showError);
@@ -1078,6 +1108,7 @@
     else if (t.id === 'apply-threshold') applyThreshold(t).catch(showError);
     else if (t.dataset.action === 'chat-remove-provider') removeProvider(t).catch(showError);
     else if (t.dataset.action === 'chat-stop') battleAction('stop').catch(showError);
+    else if (t.dataset.action === 'chat-open') showBattle(t.dataset.battle).catch(showError);
     else if (t.dataset.action === 'chat-regenerate') battleAction('regenerate', { column: t.dataset.column }).catch(showError);
     else if (t.dataset.action === 'chat-vote') vote(t).catch(showError);
     else if (t.id === 'sign-out') signOut();
