@@ -158,8 +158,7 @@ type Section struct {
 // Sections lists the app's areas in display order.
 func (c *Core) Sections() []Section {
 	return []Section{
-		{ID: "chat", Title: "Chat", Summary: "Ask one question to two to four models at once, compare the answers side by side without knowing which model wrote which, and vote for the best. Every vote becomes preference data for training open models.",
-			Coming: []string{"API keys kept in the OS keyring, not only in environment variables", "The history of your past battles"}},
+		{ID: "chat", Title: "Chat", Summary: "Ask one question to two to four models at once, compare the answers side by side without knowing which model wrote which, and vote for the best. Every vote becomes preference data for training open models."},
 		{ID: "validate", Title: "Validate", Summary: "Score how well captions describe their images with a DFN CLIP model on your GPU or CPU, and filter datasets down to the pairs worth training on.",
 			Coming: []string{"Scoring on an NVIDIA GPU, with the CPU as the fallback"}},
 		{ID: "share", Title: "Share", Summary: "Donate spare GPU time to a pool that scores datasets. Work runs only when your GPU is idle and within the limits you set, and verified work is credited to your wallet.",

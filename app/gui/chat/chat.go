@@ -37,6 +37,11 @@ type Core interface {
 	Vote(ctx context.Context, id string, in core.VoteInput) (core.BattleInfo, error)
 	Leaderboard(ctx context.Context) (core.Leaderboard, error)
 	ExportChat(ctx context.Context, format string, w io.Writer, includeLowQuality bool) (int, error)
+	Battles(ctx context.Context, limit int) ([]core.BattleInfo, error)
+	Battle(ctx context.Context, id string) (core.BattleInfo, error)
+	Secrets(ctx context.Context) core.SecretsInfo
+	UnlockSecrets(ctx context.Context, passphrase string) error
+	SetProviderKey(ctx context.Context, name, key string) error
 }
 
 // Labels of the page's buttons (tests find them by these).
@@ -52,7 +57,13 @@ const (
 	BadLabel        = "All bad"
 	ExportArenaText = "Export Arena battles…"
 	ExportDPOText   = "Export DPO pairs…"
+	UnlockLabel     = "Unlock"
+	KeyLabel        = "Key…"
+	OpenLabel       = "Open"
 )
+
+// historyLimit is how many battles the history card lists.
+const historyLimit = 20
 
 // VoteLabel is the vote button of a column ("A is best").
 func VoteLabel(column string) string { return column + " is best" }
@@ -73,7 +84,11 @@ type Screen struct {
 	provKind    *widget.Select
 	provURL     *widget.Entry
 	provEnv     *widget.Entry
+	provKey     *widget.Entry // the API key, kept in the secret store
 	provModels  *widget.Entry
+	unlockBox   *fyne.Container // the passphrase row, shown while the secrets file is locked
+	passEntry   *widget.Entry
+	unlockMsg   *widget.Label
 	addBtn      *widget.Button
 	provMsg     *widget.Label
 	modelsLoads int // counts model list requests, so a slow one does not overwrite a newer one
@@ -101,6 +116,10 @@ type Screen struct {
 	reason    *widget.Entry
 	result    *widget.Label // the vote, the revealed names, the quality
 	battleMsg *widget.Label
+
+	// The history of battles.
+	history    *fyne.Container
+	historyMsg *widget.Label
 
 	// The leaderboard and the exports.
 	board     *fyne.Container
@@ -147,7 +166,18 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.provURL = widget.NewEntry()
 	s.provURL.SetPlaceHolder("Base URL, e.g. https://api.openai.com/v1")
 	s.provEnv = widget.NewEntry()
-	s.provEnv.SetPlaceHolder("API key environment variable, e.g. OPENAI_API_KEY")
+	s.provEnv.SetPlaceHolder("Or an environment variable holding it, e.g. OPENAI_API_KEY")
+	s.provKey = widget.NewPasswordEntry()
+	s.provKey.SetPlaceHolder("API key (optional; kept in the system keyring, never in the database)")
+	s.passEntry = widget.NewPasswordEntry()
+	s.passEntry.SetPlaceHolder("Passphrase of the secrets file")
+	s.passEntry.OnSubmitted = func(string) { s.unlock() }
+	s.unlockMsg = newMsg()
+	lockNote := widget.NewLabel("No system keyring runs here, so API keys are kept in an encrypted file. Enter its passphrase (a new one for a new file) to store or use keys.")
+	lockNote.Wrapping = fyne.TextWrapWord
+	s.unlockBox = container.NewVBox(lockNote,
+		container.NewBorder(nil, nil, nil, widget.NewButtonWithIcon(UnlockLabel, theme.LoginIcon(), s.unlock), s.passEntry), s.unlockMsg)
+	s.unlockBox.Hide()
 	s.provModels = widget.NewEntry()
 	s.provModels.SetPlaceHolder("Models, comma-separated (optional: the provider lists its own)")
 	s.addBtn = widget.NewButtonWithIcon(AddLabel, theme.ContentAddIcon(), s.addProvider)
@@ -156,9 +186,10 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 		widget.NewLabel("Name"), s.provName,
 		widget.NewLabel("Kind"), s.provKind,
 		widget.NewLabel("Base URL"), s.provURL,
+		widget.NewLabel("API key"), s.provKey,
 		widget.NewLabel("Key variable"), s.provEnv,
 		widget.NewLabel("Models"), s.provModels)
-	provCard := widget.NewCard("Providers", "", container.NewVBox(s.provList, widget.NewSeparator(), form,
+	provCard := widget.NewCard("Providers", "", container.NewVBox(s.unlockBox, s.provList, widget.NewSeparator(), form,
 		container.NewBorder(nil, nil, s.addBtn, nil, s.provMsg)))
 
 	// The battle form.
@@ -203,6 +234,11 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 		s.result, s.battleMsg))
 	s.battleBox = container.NewVBox()
 
+	// The history.
+	s.history = container.NewVBox()
+	s.historyMsg = newMsg()
+	historyCard := widget.NewCard("History", "", container.NewVBox(s.history, s.historyMsg))
+
 	// The leaderboard and the exports.
 	s.board = container.NewVBox()
 	s.boardNote = widget.NewLabel("")
@@ -220,7 +256,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
 	summary := widget.NewLabel(sec.Summary)
 	summary.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{title, summary, provCard, askCard, s.battleBox, boardCard, exportCard}
+	items := []fyne.CanvasObject{title, summary, provCard, askCard, s.battleBox, historyCard, boardCard, exportCard}
 	if len(sec.Coming) > 0 {
 		items = append(items, coming.Card(coming.NotePartial, sec.Coming))
 	}
@@ -278,7 +314,9 @@ func (s *Screen) Reload() {
 	} else {
 		s.showProviders(ps)
 	}
+	s.showLock()
 	s.loadLeaderboard()
+	s.loadHistory()
 	if len(s.providers) > 0 {
 		s.loadModels()
 	} else {
@@ -297,9 +335,14 @@ func (s *Screen) showProviders(ps []core.ProviderInfo) {
 		return
 	}
 	for _, p := range ps {
-		key := "key found"
-		if !p.HasKey {
-			key = "no key"
+		key := "no key"
+		switch {
+		case p.KeyStored:
+			key = "key stored"
+		case p.KeyError != "":
+			key = "key unreadable: " + p.KeyError
+		case p.HasKey:
+			key = "key from $" + p.APIKeyEnv
 		}
 		text := fmt.Sprintf("%s · %s · %s · %s", p.Name, p.Kind, p.BaseURL, key)
 		if len(p.Models) > 0 {
@@ -310,7 +353,9 @@ func (s *Screen) showProviders(ps []core.ProviderInfo) {
 		name := p.Name
 		rm := widget.NewButtonWithIcon(RemoveLabel, theme.DeleteIcon(), func() { s.removeProvider(name) })
 		rm.Importance = widget.LowImportance
-		s.provList.Add(container.NewBorder(nil, nil, nil, rm, l))
+		kb := widget.NewButtonWithIcon(KeyLabel, theme.AccountIcon(), func() { s.keyDialog(name) })
+		kb.Importance = widget.LowImportance
+		s.provList.Add(container.NewBorder(nil, nil, nil, container.NewHBox(kb, rm), l))
 	}
 }
 
@@ -320,7 +365,7 @@ func (s *Screen) addProvider() {
 		models = append(models, m)
 	}
 	in := core.ProviderInput{Name: s.provName.Text, Kind: s.provKind.Selected, BaseURL: s.provURL.Text,
-		APIKeyEnv: s.provEnv.Text, Models: models}
+		APIKeyEnv: s.provEnv.Text, APIKey: strings.TrimSpace(s.provKey.Text), Models: models}
 	s.addBtn.Disable()
 	s.goWork(func() {
 		p, err := s.c.AddProvider(s.ctx, in)
@@ -338,9 +383,134 @@ func (s *Screen) addProvider() {
 			s.provName.SetText("")
 			s.provURL.SetText("")
 			s.provEnv.SetText("")
+			s.provKey.SetText("")
 			s.provModels.SetText("")
 			s.showProviders(ps)
 			s.loadModels()
+		})
+	})
+}
+
+// showLock shows the passphrase row while the secrets file is locked.
+func (s *Screen) showLock() {
+	if s.c.Secrets(s.ctx).Locked {
+		s.unlockBox.Show()
+	} else {
+		s.unlockBox.Hide()
+	}
+}
+
+// unlock gives the core the passphrase typed in.
+func (s *Screen) unlock() {
+	pass := s.passEntry.Text
+	s.goWork(func() {
+		err := s.c.UnlockSecrets(s.ctx, pass)
+		ps, lerr := s.c.Providers(s.ctx)
+		s.do(func() {
+			if err != nil {
+				setMsg(s.unlockMsg, err.Error(), widget.DangerImportance)
+				return
+			}
+			s.passEntry.SetText("")
+			s.unlockMsg.Hide()
+			s.showLock()
+			if lerr == nil {
+				s.showProviders(ps)
+			}
+			setMsg(s.provMsg, "Secrets unlocked.", widget.SuccessImportance)
+		})
+	})
+}
+
+// keyDialog asks for a provider's new API key (empty deletes the stored one).
+func (s *Screen) keyDialog(name string) {
+	entry := widget.NewPasswordEntry()
+	entry.SetPlaceHolder("empty deletes the stored key")
+	dialog.ShowForm("API key of "+name, "Save", "Cancel",
+		[]*widget.FormItem{widget.NewFormItem("Key", entry)}, func(ok bool) {
+			if ok {
+				s.SetKey(name, entry.Text)
+			}
+		}, s.w)
+}
+
+// SetKey stores (or, when empty, deletes) a provider's API key, as the key dialog does.
+func (s *Screen) SetKey(name, key string) {
+	s.goWork(func() {
+		err := s.c.SetProviderKey(s.ctx, name, key)
+		ps, lerr := s.c.Providers(s.ctx)
+		s.do(func() {
+			if err != nil {
+				setMsg(s.provMsg, err.Error(), widget.DangerImportance)
+			} else if strings.TrimSpace(key) == "" {
+				setMsg(s.provMsg, "Deleted the stored key of "+name+".", widget.MediumImportance)
+			} else {
+				setMsg(s.provMsg, "Stored the key of "+name+".", widget.SuccessImportance)
+			}
+			s.showLock()
+			if lerr == nil {
+				s.showProviders(ps)
+			}
+			s.loadModels()
+		})
+	})
+}
+
+// loadHistory lists the latest battles (stored: read at once).
+func (s *Screen) loadHistory() {
+	bs, err := s.c.Battles(s.ctx, historyLimit)
+	s.history.RemoveAll()
+	if err != nil {
+		setMsg(s.historyMsg, err.Error(), widget.DangerImportance)
+		return
+	}
+	s.historyMsg.Hide()
+	if len(bs) == 0 {
+		s.history.Add(widget.NewLabel("No battles yet."))
+		return
+	}
+	for _, b := range bs {
+		prompt := ""
+		if len(b.Prompts) > 0 {
+			prompt = b.Prompts[0]
+		}
+		if r := []rune(prompt); len(r) > 80 {
+			prompt = string(r[:79]) + "…"
+		}
+		state := "no vote"
+		switch {
+		case b.Running:
+			state = "answering"
+		case b.Vote != nil:
+			state = voteText(b.Vote)
+		}
+		if b.Quality != nil && !b.Quality.Passes {
+			state += " · low quality"
+		}
+		l := widget.NewLabel(fmt.Sprintf("%s · %s · %d models · %s", b.Created.Local().Format("2 Jan 15:04"), prompt, len(b.Columns), state))
+		l.Wrapping = fyne.TextWrapWord
+		id := b.ID
+		open := widget.NewButton(OpenLabel, func() { s.OpenBattle(id) })
+		open.Importance = widget.LowImportance
+		s.history.Add(container.NewBorder(nil, nil, nil, open, l))
+	}
+}
+
+// OpenBattle shows a battle of the history, with its answers, and its vote if it has one.
+func (s *Screen) OpenBattle(id string) {
+	s.goWork(func() {
+		info, err := s.c.Battle(s.ctx, id)
+		s.do(func() {
+			if err != nil {
+				setMsg(s.historyMsg, err.Error(), widget.DangerImportance)
+				return
+			}
+			s.showBattle(info)
+			if info.Vote != nil {
+				s.battle.voted = true
+				s.showResult(voteText(info.Vote), info.Quality)
+				s.refreshBattle()
+			}
 		})
 	})
 }
@@ -542,6 +712,9 @@ func (s *Screen) column(name string) *column {
 
 // ApplyChat shows a chat event of the battle on the page.
 func (s *Screen) ApplyChat(e core.ChatEvent) {
+	if e.Kind == core.ChatEnd || e.Kind == core.ChatVoted {
+		defer s.loadHistory()
+	}
 	if s.pending {
 		s.buffered = append(s.buffered, e)
 		return

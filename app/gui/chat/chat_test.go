@@ -42,6 +42,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the core's options changed by edit (may be nil) first.
+func newEnvWith(t *testing.T, edit func(*core.Options)) *env {
+	t.Helper()
 	test.NewTempApp(t)
 	hold := make(chan struct{})
 	oa := chattest.NewOpenAI(t, chattest.Options{APIKey: testKey, Models: map[string]chattest.Behavior{
@@ -60,7 +66,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := core.New(core.Options{Version: "test", DataDir: dir, Store: st, Logger: log})
+	opts := core.Options{Version: "test", DataDir: dir, Store: st, Logger: log}
+	if edit != nil {
+		edit(&opts)
+	}
+	c, err := core.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +171,7 @@ func (e *env) addProvider(t *testing.T) {
 	test.Type(s.provEnv, "GATA_TEST_GUI_OA_KEY")
 	test.Tap(s.addBtn)
 	e.ui.until(t, "the fake's models to be offered", func() bool { return len(s.modelPick.Options) >= 3 })
-	if !slices.Contains(widgettest.Labels(s.provList), "oa · openai · "+e.oa.URL+" · key found") {
+	if !slices.Contains(widgettest.Labels(s.provList), "oa · openai · "+e.oa.URL+" · key from $GATA_TEST_GUI_OA_KEY") {
 		t.Errorf("providers list = %q, want the new provider with its key found", widgettest.Labels(s.provList))
 	}
 }
@@ -170,6 +180,8 @@ func (e *env) addProvider(t *testing.T) {
 func (e *env) ask(t *testing.T, models []string, prompt string) {
 	t.Helper()
 	s := e.screen
+	s.modelPick.SetSelected(nil)
+	s.prompt.SetText("")
 	if !s.askBtn.Disabled() {
 		t.Error("Ask enabled before models and a prompt are chosen")
 	}
@@ -384,4 +396,95 @@ func assertMarkup(t *testing.T, name string, o fyne.CanvasObject) {
 		}
 	}
 	test.AssertObjectRendersToMarkup(t, name, o)
+}
+
+// TestKeysHistoryAndReopen: the passphrase row shows while the secrets file is locked; a
+// key typed into the form is stored there and used; the history lists the battle, and
+// opening it again shows its answers and its vote.
+func TestKeysHistoryAndReopen(t *testing.T) {
+	var c *core.Core
+	e := newEnvWith(t, func(o *core.Options) {
+		sec, err := storage.OpenSecrets(o.DataDir, storage.SecretsOptions{ForceFile: true, Passphrase: func() (string, error) { return c.Passphrase() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Secrets = sec
+	})
+	c = e.core
+	s := e.screen
+	if !s.unlockBox.Visible() {
+		t.Fatal("the passphrase row is hidden while the secrets file is locked")
+	}
+	if got := widgettest.Labels(s.history); len(got) != 1 || got[0] != "No battles yet." {
+		t.Errorf("history of a new core = %q", got)
+	}
+	test.Type(s.passEntry, "gui passphrase")
+	test.Tap(widgettest.Button(t, s.unlockBox, UnlockLabel))
+	e.ui.until(t, "the secrets to unlock", func() bool { return !s.unlockBox.Visible() })
+
+	test.Type(s.provName, "oa")
+	test.Type(s.provURL, e.oa.URL)
+	test.Type(s.provKey, testKey)
+	test.Tap(s.addBtn)
+	e.ui.until(t, "the fake's models to be offered", func() bool { return len(s.modelPick.Options) >= 3 })
+	if want := "oa · openai · " + e.oa.URL + " · key stored"; !slices.Contains(widgettest.Labels(s.provList), want) {
+		t.Errorf("providers list = %q, want %q", widgettest.Labels(s.provList), want)
+	}
+	if s.provKey.Text != "" {
+		t.Error("the key stays in the form after adding the provider")
+	}
+
+	e.ask(t, []string{"oa/good", "oa/other"}, "What is the capital of France?")
+	first := s.battle.id
+	for _, col := range s.battle.cols {
+		if !strings.Contains(col.text.Text, "Paris") {
+			t.Errorf("column %s = %q: the stored key was not used", col.name, col.text.Text)
+		}
+	}
+	test.Tap(s.voteBtns["A"])
+	e.ui.until(t, "the vote", func() bool { return s.battle.voted })
+	e.ui.until(t, "the history to list the vote", func() bool {
+		got := widgettest.Labels(s.history)
+		return len(got) == 1 && strings.Contains(got[0], "What is the capital of France?") && strings.Contains(got[0], "You voted: A is best.")
+	})
+
+	// A second battle replaces the first on the page; the history opens the first again.
+	e.ask(t, []string{"oa/good", "oa/third"}, "Name a river in Paris.")
+	if s.battle.id == first {
+		t.Fatal("the second battle did not replace the first")
+	}
+	e.ui.until(t, "the history to list both", func() bool { return len(widgettest.Labels(s.history)) == 2 })
+	// The newest is listed first: the first battle's Open button is the second.
+	var opens []*widget.Button
+	widgettest.Walk(s.history, func(o fyne.CanvasObject) {
+		if b, ok := o.(*widget.Button); ok && b.Text == OpenLabel {
+			opens = append(opens, b)
+		}
+	})
+	if len(opens) != 2 {
+		t.Fatalf("history has %d Open buttons, want 2", len(opens))
+	}
+	test.Tap(opens[1])
+	e.ui.until(t, "the first battle to open", func() bool { return s.battle.id == first })
+	if !s.battle.voted || !s.result.Visible() || !strings.Contains(s.result.Text, "You voted: A is best.") {
+		t.Errorf("reopened battle: voted %v, result %q", s.battle.voted, s.result.Text)
+	}
+	for _, col := range s.battle.cols {
+		if col.model == "" || !strings.Contains(col.text.Text, "Paris") {
+			t.Errorf("reopened column %s: model %q, text %q", col.name, col.model, col.text.Text)
+		}
+	}
+	if !s.voteBtns["A"].Disabled() {
+		t.Error("a voted battle offers its vote buttons again")
+	}
+
+	// The key dialog's action: a wrong key makes the next battle fail with 401.
+	s.SetKey("oa", "sk-wrong")
+	e.ui.until(t, "the key to be stored", func() bool { return strings.Contains(s.provMsg.Text, "Stored the key of oa.") })
+	e.ask(t, []string{"oa/good", "oa/other"}, "What is the capital of Spain?")
+	for _, col := range s.battle.cols {
+		if !strings.Contains(col.status.Text, "401") {
+			t.Errorf("column %s with a wrong key: status %q, want a 401", col.name, col.status.Text)
+		}
+	}
 }
