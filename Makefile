@@ -70,11 +70,13 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-race:
-	$(GO) test -race -count=1 $(RACE_PKGS)
+# The wallet and submission tests check against the npm package ethers (installed by
+# npm-deps); GATA_REQUIRE_ETHERS makes them fail, not skip, when it is missing.
+race: npm-deps
+	GATA_REQUIRE_ETHERS=1 $(GO) test -race -count=1 $(RACE_PKGS)
 
-unit:
-	$(GO) test -count=1 ./...
+unit: npm-deps
+	GATA_REQUIRE_ETHERS=1 $(GO) test -count=1 ./...
 
 e2e: e2e-gui e2e-web
 
