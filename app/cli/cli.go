@@ -65,7 +65,9 @@ func commands() []command {
 		{"chat", "one prompt to 2–4 models side by side, blind votes: providers, models, ask, leaderboard, export", runChat},
 		{"dva", "score image–text pairs: embed, score, run (whole datasets)", runDVA},
 		{"models", "CLIP models: pull, list, verify", runModels},
+		{"pool", "hand a dataset out to workers over NATS, verify and credit their results: run, invite, status", runPool},
 		{"serve", "run headless: the web UI and background services; prints the URL with its key", runServe},
+		{"worker", "share this machine with a pool: take scoring jobs, sign and return the results", runWorker},
 		{"version", "print the version", runVersion},
 		{"help", "show help for the app or a command", runHelp},
 	}

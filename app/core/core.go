@@ -29,6 +29,9 @@ type Options struct {
 	// given through UnlockSecrets (the CLI: $GATA_PASSPHRASE or a terminal prompt); nil
 	// means the UIs must call UnlockSecrets first.
 	Passphrase func() (string, error)
+	// WalletScryptN is the scrypt cost of the wallet's V3 keystore (file and export);
+	// 0 means go-ethereum's standard cost (tests use a light one).
+	WalletScryptN int
 }
 
 // Store is the part of the database the core uses directly.
@@ -37,6 +40,7 @@ type Store interface {
 	JobHistory
 	RunStore
 	ChatStore
+	SubmissionStore
 	IntegrityCheck(ctx context.Context) ([]string, error)
 	SchemaVersion(ctx context.Context) (int, error)
 	LatestSchemaVersion() int
@@ -58,6 +62,8 @@ type Core struct {
 	pausers runPausers // pause switches of the running runs
 	chat    chatState  // the battles streaming now
 	secrets secretsState
+	wallet  walletState
+	share   share // the worker running in this process
 }
 
 // New builds the core. Call Jobs().Serve under the supervisor before starting jobs.
