@@ -24,7 +24,7 @@ RACE_PKGS := ./app/... ./storage/... ./dva/...
 E2E_DIR   := app/web/e2e
 ARTIFACTS ?= $(CURDIR)/.ci/artifacts
 
-.PHONY: all run test build deps apt go-deps npm-deps check-go fmt vet unit race e2e e2e-web e2e-gui bench-dva bench-pipeline clean
+.PHONY: all run test build deps apt go-deps npm-deps check-go fmt vet unit race e2e e2e-web e2e-gui bench-dva bench-pipeline bench-chat clean
 
 all: build
 
@@ -93,6 +93,10 @@ bench-dva: build
 	@missing=$$(for p in $(BENCH_APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 	bash dva/cpu/bench.sh
+
+## bench-chat: what the app adds per token between a provider's stream and the UI event (4 streams at 200 tokens/s)
+bench-chat: check-go
+	$(GO) test -run '^$$' -bench ChatTokenOverhead -benchtime 1x -count 5 ./app/core
 
 ## bench-pipeline: batch runs: decode vs PIL, the whole pipeline on the tiny and the full-size model
 # (needs Go, not the app binary)

@@ -16,7 +16,7 @@ import (
 )
 
 // newTestCore builds a core on a real SQLite file and serves its job registry until the test ends.
-func newTestCore(t *testing.T) (*Core, *storage.Store) {
+func newTestCore(t testing.TB) (*Core, *storage.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := storage.Open(context.Background(), filepath.Join(dir, storage.DBName))
