@@ -34,9 +34,9 @@ type spPorts struct{ gateway, grpc, probe int }
 // spKeys are one storage provider's accounts: addresses, and the hex private keys its
 // config needs.
 type spKeys struct {
-	operator, fund, seal, approval, gc, maintenance string // addresses
-	operatorKey, fundKey, sealKey, approvalKey, gcKey      string
-	blsKey, blsPub, blsProof                               string
+	operator, fund, seal, approval, gc, maintenance   string // addresses
+	operatorKey, fundKey, sealKey, approvalKey, gcKey string
+	blsKey, blsPub, blsProof                          string
 }
 
 type genesisKeys struct{ sp []spKeys }
