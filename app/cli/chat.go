@@ -150,18 +150,7 @@ func runChatProvidersList(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	for _, p := range ps {
-		key := "no key"
-		switch {
-		case p.KeyStored:
-			key = "key stored"
-		case p.KeyError != "":
-			key = "key unreadable: " + p.KeyError
-		case p.APIKeyEnv != "":
-			key = "key from $" + p.APIKeyEnv
-			if !p.HasKey {
-				key += " (not set)"
-			}
-		}
+		key := p.KeyState()
 		line := fmt.Sprintf("%-12s %-9s %s  %s", p.Name, p.Kind, p.BaseURL, key)
 		if len(p.Models) > 0 {
 			line += "  models: " + strings.Join(p.Models, ", ")

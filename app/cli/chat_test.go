@@ -88,7 +88,7 @@ func TestChatUsage(t *testing.T) {
 	}{
 		{"no subcommand", []string{"chat"}, "chat: missing subcommand"},
 		{"unknown subcommand", []string{"chat", "frob"}, `unknown subcommand "frob"`},
-		{"providers no subcommand", []string{"chat", "providers"}, "missing subcommand (add, list, remove)"},
+		{"providers no subcommand", []string{"chat", "providers"}, "missing subcommand (add, set-key, list, remove)"},
 		{"add without name", []string{"chat", "providers", "add", "--kind", "openai", "--base-url", "http://127.0.0.1:1"}, "--name is required"},
 		{"add without kind", []string{"chat", "providers", "add", "--name", "x", "--base-url", "http://127.0.0.1:1"}, "--kind is required"},
 		{"add without url", []string{"chat", "providers", "add", "--name", "x", "--kind", "openai"}, "--base-url is required"},

@@ -108,6 +108,22 @@ type ProviderInfo struct {
 	Created   time.Time `json:"created"`
 }
 
+// KeyState says in a few words where the provider's key comes from: "key stored", "key
+// unreadable: …", "key from $VAR", "key from $VAR (not set)" or "no key".
+func (p ProviderInfo) KeyState() string {
+	switch {
+	case p.KeyStored:
+		return "key stored"
+	case p.KeyError != "":
+		return "key unreadable: " + p.KeyError
+	case p.APIKeyEnv != "" && p.HasKey:
+		return "key from $" + p.APIKeyEnv
+	case p.APIKeyEnv != "":
+		return "key from $" + p.APIKeyEnv + " (not set)"
+	}
+	return "no key"
+}
+
 // ProviderModels is what one provider offers: model ids ("provider/model"), or why
 // they could not be listed.
 type ProviderModels struct {

@@ -335,15 +335,7 @@ func (s *Screen) showProviders(ps []core.ProviderInfo) {
 		return
 	}
 	for _, p := range ps {
-		key := "no key"
-		switch {
-		case p.KeyStored:
-			key = "key stored"
-		case p.KeyError != "":
-			key = "key unreadable: " + p.KeyError
-		case p.HasKey:
-			key = "key from $" + p.APIKeyEnv
-		}
+		key := p.KeyState()
 		text := fmt.Sprintf("%s · %s · %s · %s", p.Name, p.Kind, p.BaseURL, key)
 		if len(p.Models) > 0 {
 			text += " · " + strings.Join(p.Models, ", ")
