@@ -80,31 +80,48 @@ func ObjectNames(kind, sha256 string, created time.Time) (object, manifest strin
 // Enqueue queues a submission for upload and returns its outbox item. Queuing the same
 // submission again returns the item it already has.
 func (s *Store) Enqueue(ctx context.Context, n NewOutboxItem) (OutboxItem, error) {
-	if n.SubmissionID <= 0 || n.SHA256 == "" || n.Kind == "" || n.JSONLPath == "" || n.ManifestPath == "" {
-		return OutboxItem{}, fmt.Errorf("queue submission %d: submission id, sha256, kind and both files are required", n.SubmissionID)
-	}
-	if strings.ContainsAny(n.Kind, "/\\") {
-		return OutboxItem{}, fmt.Errorf("queue submission %d: kind %q must not contain a slash", n.SubmissionID, n.Kind)
-	}
-	if n.Created.IsZero() {
-		n.Created = time.Now()
-	}
-	object, manifest := ObjectNames(n.Kind, n.SHA256, n.Created)
-	now := time.Now().UnixMilli()
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO outbox(submission_id, sha256, kind, records, size, jsonl_path, manifest_path,
-		                    object, manifest_object, created, updated)
-		 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		 ON CONFLICT(submission_id) DO NOTHING`,
-		n.SubmissionID, n.SHA256, n.Kind, n.Records, n.Size, n.JSONLPath, n.ManifestPath, object, manifest, now, now)
-	if err != nil {
-		return OutboxItem{}, fmt.Errorf("queue submission %d: %w", n.SubmissionID, err)
+	if err := enqueue(ctx, s.db, n); err != nil {
+		return OutboxItem{}, err
 	}
 	it, err := s.outboxWhere(ctx, "submission_id = ?", n.SubmissionID)
 	if err != nil {
 		return OutboxItem{}, fmt.Errorf("queue submission %d: %w", n.SubmissionID, err)
 	}
 	return it[0], nil
+}
+
+// QueueUpload is the SubmissionQueue that queues a submission for upload inside
+// SaveSubmission's transaction, so that no submission is recorded without its outbox
+// item.
+func QueueUpload(sub Submission) SubmissionQueue {
+	return func(ctx context.Context, tx *sql.Tx, id int64) error {
+		return enqueue(ctx, tx, NewOutboxItem{SubmissionID: id, SHA256: sub.SHA256, Kind: sub.Kind, Records: sub.Records,
+			Size: sub.Bytes, JSONLPath: sub.JSONLPath, ManifestPath: sub.ManifestPath, Created: sub.Created})
+	}
+}
+
+func enqueue(ctx context.Context, db execer, n NewOutboxItem) error {
+	if n.SubmissionID <= 0 || n.SHA256 == "" || n.Kind == "" || n.JSONLPath == "" || n.ManifestPath == "" {
+		return fmt.Errorf("queue submission %d: submission id, sha256, kind and both files are required", n.SubmissionID)
+	}
+	if strings.ContainsAny(n.Kind, "/\\") {
+		return fmt.Errorf("queue submission %d: kind %q must not contain a slash", n.SubmissionID, n.Kind)
+	}
+	if n.Created.IsZero() {
+		n.Created = time.Now()
+	}
+	object, manifest := ObjectNames(n.Kind, n.SHA256, n.Created)
+	now := time.Now().UnixMilli()
+	_, err := db.ExecContext(ctx,
+		`INSERT INTO outbox(submission_id, sha256, kind, records, size, jsonl_path, manifest_path,
+		                    object, manifest_object, created, updated)
+		 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 ON CONFLICT(submission_id) DO NOTHING`,
+		n.SubmissionID, n.SHA256, n.Kind, n.Records, n.Size, n.JSONLPath, n.ManifestPath, object, manifest, now, now)
+	if err != nil {
+		return fmt.Errorf("queue submission %d: %w", n.SubmissionID, err)
+	}
+	return nil
 }
 
 const outboxCols = `id, submission_id, sha256, kind, records, size, jsonl_path, manifest_path, bucket,

@@ -55,6 +55,9 @@ type Options struct {
 	SealPoll     time.Duration // how often the seal is checked; default 1s
 	SealTimeout  time.Duration // how long one attempt waits for a seal; default 10 min
 	ProgressTick time.Duration // how often progress is stored while sending; default 500ms
+	// IdlePoll is how often an idle uploader looks at the outbox, for items another
+	// process (gata submit) queued; default 5s.
+	IdlePoll time.Duration
 	Now          func() time.Time
 }
 
@@ -92,6 +95,9 @@ func New(opts Options) *Uploader {
 	}
 	if opts.ProgressTick <= 0 {
 		opts.ProgressTick = 500 * time.Millisecond
+	}
+	if opts.IdlePoll <= 0 {
+		opts.IdlePoll = 5 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -137,9 +143,9 @@ func (u *Uploader) Serve(ctx context.Context) error {
 			u.attempt(ctx, it)
 			continue
 		}
-		wait := time.Duration(-1)
+		wait := u.opts.IdlePoll
 		if !next.IsZero() {
-			wait = max(next.Sub(u.opts.Now()), 10*time.Millisecond)
+			wait = min(wait, max(next.Sub(u.opts.Now()), 10*time.Millisecond))
 		}
 		if !u.sleep(ctx, wait) {
 			return nil
@@ -147,20 +153,15 @@ func (u *Uploader) Serve(ctx context.Context) error {
 	}
 }
 
-// sleep waits for d (forever when negative), a Wake, or the end of ctx; false when ctx
-// ended.
+// sleep waits for d, a Wake, or the end of ctx; false when ctx ended.
 func (u *Uploader) sleep(ctx context.Context, d time.Duration) bool {
-	var timer <-chan time.Time
-	if d >= 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		timer = t.C
-	}
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-u.wake:
-	case <-timer:
+	case <-t.C:
 	}
 	return true
 }
