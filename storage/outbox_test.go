@@ -34,9 +34,9 @@ func queued(t *testing.T, s *Store, n int) OutboxItem {
 func TestObjectNames(t *testing.T) {
 	sha := strings.Repeat("ab", 32)
 	for _, tt := range []struct {
-		name      string
-		created   time.Time
-		object    string
+		name     string
+		created  time.Time
+		object   string
 		manifest string
 	}{
 		{"utc month", time.Date(2026, 3, 9, 12, 0, 0, 0, time.UTC), "chat/2026/03/" + sha + ".jsonl", "chat/2026/03/" + sha + ".manifest.json"},

@@ -58,7 +58,7 @@ type Options struct {
 	// IdlePoll is how often an idle uploader looks at the outbox, for items another
 	// process (gata submit) queued; default 5s.
 	IdlePoll time.Duration
-	Now          func() time.Time
+	Now      func() time.Time
 }
 
 // Uploader takes outbox items to done. Serve runs it under the app's supervisor; it
