@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,7 +164,7 @@ func (r *shareRig) startPool(extra ...string) {
 		listen = strings.TrimPrefix(r.url, "nats://")
 	}
 	args := append([]string{"pool", "--data-dir", r.poolDir, "--dataset", r.shard, "--model", r.model, "--listen", listen,
-		"--out", r.out, "--job-size", "12", "--canary-set", "6", "--canaries", "2", "--ack-wait", "4s"}, extra...)
+		"--out", r.out, "--job-size", "12", "--canary-set", "6", "--canaries", "2", "--ack-wait", "4s", "--keep-top", "0.5"}, extra...)
 	r.pool = startProc(r.t, "pool", r.bin, nil, args...)
 	r.url = strings.TrimSpace(r.pool.waitLine("Pool: ", 60*time.Second))
 }
@@ -340,7 +341,7 @@ func (r *shareRig) checkCredits(mustEarn ...string) []storage.PoolCredit {
 func TestShareEndToEnd(t *testing.T) {
 	const n = 150
 	r := newShareRig(t, n)
-	r.startPool("--keep-top", "0.5")
+	r.startPool()
 	for i := range 3 {
 		r.startWorker(i)
 	}
@@ -353,4 +354,224 @@ func TestShareEndToEnd(t *testing.T) {
 	for _, w := range r.workers {
 		w.cmd.Process.Signal(syscall.SIGTERM)
 	}
+}
+
+// event is a line of `gata worker --json`.
+type event struct {
+	Kind string `json:"kind"`
+	Job  string `json:"job"`
+}
+
+// waitEvent waits for a worker event of the kind and returns it.
+func (p *proc) waitEvent(kind string, d time.Duration) event {
+	p.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case l := <-p.seen:
+			var e event
+			if json.Unmarshal([]byte(l), &e) == nil && e.Kind == kind {
+				return e
+			}
+		case err := <-p.exited:
+			p.exited <- err
+			p.t.Fatalf("%s exited (%v) before a %q event", p.name, err, kind)
+		case <-deadline:
+			p.t.Fatalf("%s had no %q event in %s", p.name, kind, d)
+		}
+	}
+}
+
+// checkGroups checks the ledger's groups: every item of the shard in exactly one group or
+// the canary set, every group verified.
+func (r *shareRig) checkGroups(n, canaries int) {
+	t := r.t
+	t.Helper()
+	s := r.ledger()
+	runs, err := s.Runs(context.Background(), 10)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("pool runs: %v, %v (want one)", runs, err)
+	}
+	groups, err := s.PoolGroups(context.Background(), runs[0].ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, g := range groups {
+		if g.State != storage.GroupVerified {
+			t.Errorf("group %s is %s", g.ID, g.State)
+		}
+		var items struct {
+			Items []struct{ Key string } `json:"items"`
+		}
+		if err := json.Unmarshal(g.Items, &items); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items.Items {
+			if other, dup := seen[it.Key]; dup {
+				t.Errorf("item %s in groups %s and %s", it.Key, other, g.ID)
+			}
+			seen[it.Key] = g.ID
+		}
+	}
+	if len(seen)+canaries != n {
+		t.Errorf("%d items in groups + %d canaries, want %d", len(seen), canaries, n)
+	}
+}
+
+// TestShareWorkerKilledMidJob kills a worker with SIGKILL while it scores a job: the job
+// goes to another worker after the ack wait, every item is scored once, and the killed
+// worker is credited nothing for it.
+func TestShareWorkerKilledMidJob(t *testing.T) {
+	const n = 126
+	r := newShareRig(t, n)
+	r.startPool("--job-size", "40")
+	victim := r.startWorker(0, "--batch-size", "1")
+	e := victim.waitEvent("batch", 90*time.Second)
+	victim.cmd.Process.Signal(syscall.SIGKILL)
+	victim.wait(10 * time.Second)
+	t.Logf("killed worker 0 in job %s", e.Job)
+	for i := 1; i < 3; i++ {
+		r.startWorker(i)
+	}
+	if err := r.pool.wait(3 * time.Minute); err != nil {
+		t.Fatalf("gata pool: %v", err)
+	}
+	r.checkAgainstLocalRun(n)
+	r.checkGroups(n, 6)
+	r.checkCredits(r.keys[1:]...)
+	s := r.ledger()
+	var byVictim, forJob int
+	s.DB().QueryRow(`SELECT COUNT(*) FROM pool_results WHERE lower(worker) = lower(?)`, r.keys[0]).Scan(&byVictim)
+	s.DB().QueryRow(`SELECT COUNT(*) FROM pool_results WHERE job_id = ? AND state = 'confirmed'`, e.Job).Scan(&forJob)
+	if byVictim != 0 {
+		t.Errorf("the killed worker has %d results; it died in its first job", byVictim)
+	}
+	if forJob != 1 {
+		t.Errorf("job %s has %d confirmed results, want 1 (redelivered to another worker)", e.Job, forJob)
+	}
+}
+
+// TestSharePoolRestarted kills the pool with SIGKILL once some groups are verified and
+// starts it again on the same data folder and address: the workers reconnect by
+// themselves, and nothing is lost or duplicated.
+func TestSharePoolRestarted(t *testing.T) {
+	const n = 150
+	r := newShareRig(t, n)
+	r.startPool()
+	for i := range 2 {
+		r.startWorker(i, "--batch-size", "1")
+	}
+	// Wait until some but not all groups are verified.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := exec.Command(r.bin, "pool", "status", "--data-dir", r.poolDir, "--json").Output()
+		var st struct {
+			Counts storage.PoolCounts `json:"counts"`
+		}
+		if err == nil && json.Unmarshal(out, &st) == nil && st.Counts.Verified >= 2 {
+			if st.Counts.ReadAll && st.Counts.Verified == st.Counts.Groups {
+				t.Fatal("the run finished before the pool could be stopped")
+			}
+			t.Logf("stopping the pool at %+v", st.Counts)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no groups verified in 2 minutes (%v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.pool.cmd.Process.Signal(syscall.SIGKILL)
+	r.pool.wait(10 * time.Second)
+	r.startPool()
+	if err := r.pool.wait(3 * time.Minute); err != nil {
+		t.Fatalf("gata pool after the restart: %v", err)
+	}
+	r.checkAgainstLocalRun(n)
+	r.checkGroups(n, 6)
+	r.checkCredits(r.keys...)
+}
+
+// proxy forwards TCP connections to a target until cut, so a test can take a worker's
+// network away and give it back.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	down   bool
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.cut(false) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			down := p.down
+			p.mu.Unlock()
+			if down {
+				c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// cut closes every connection; down refuses new ones until cut(false).
+func (p *proxy) cut(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestShareWorkerReconnects takes a worker's connection away mid-run for two seconds: it
+// reconnects by itself and goes on, and its results are not lost.
+func TestShareWorkerReconnects(t *testing.T) {
+	const n = 150
+	r := newShareRig(t, n)
+	r.startPool()
+	px := startProxy(t, strings.TrimPrefix(r.url, "nats://"))
+	url := strings.Replace(r.invite("behind-proxy"), strings.TrimPrefix(r.url, "nats://"), px.ln.Addr().String(), 1)
+	k, _ := crypto.GenerateKey()
+	w := startProc(t, "worker behind the proxy", r.bin, []string{"GATA_TEST_WORKER_KEY=" + hex.EncodeToString(crypto.FromECDSA(k))},
+		"worker", "--data-dir", t.TempDir(), "--pool", url, "--private-key-env", "GATA_TEST_WORKER_KEY", "--batch-size", "1", "--json")
+	addr := crypto.PubkeyToAddress(k.PublicKey).Hex()
+	w.waitEvent("done", 90*time.Second)
+	px.cut(true)
+	w.waitEvent("disconnected", 30*time.Second)
+	time.Sleep(2 * time.Second)
+	px.cut(false)
+	w.waitEvent("connected", 30*time.Second)
+	w.waitEvent("done", 60*time.Second)
+	r.startWorker(1)
+	if err := r.pool.wait(3 * time.Minute); err != nil {
+		t.Fatalf("gata pool: %v", err)
+	}
+	r.checkAgainstLocalRun(n)
+	r.checkGroups(n, 6)
+	r.checkCredits(addr, r.keys[0])
 }
