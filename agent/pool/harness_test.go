@@ -115,18 +115,25 @@ type poolRig struct {
 	cancel  context.CancelFunc
 }
 
-// newRig makes the database, the run and a worker credential.
+// newRig makes the database, the run over the dataset files and a worker credential.
 func newRig(t testing.TB, specs ...string) *poolRig {
 	t.Helper()
-	dir := t.TempDir()
-	r := &poolRig{t: t, dir: dir, store: openStore(t, dir)}
+	var all []pipeline.Source
 	for _, s := range specs {
 		srcs, err := pipeline.Open(s, pipeline.SourceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.sources = append(r.sources, srcs...)
+		all = append(all, srcs...)
 	}
+	return newRigOf(t, all, specs)
+}
+
+// newRigOf is newRig over sources already open.
+func newRigOf(t testing.TB, srcs []pipeline.Source, specs []string) *poolRig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &poolRig{t: t, dir: dir, store: openStore(t, dir), sources: srcs}
 	var err error
 	if r.run, err = r.store.CreateRun(context.Background(), storage.DVARun{Sources: specs, Model: "tiny"}); err != nil {
 		t.Fatal(err)
