@@ -384,13 +384,17 @@ func (g *Governor) decide(now time.Time, gpus []GPU, desk DesktopState) State {
 		}
 	}
 	if p.MaxPowerW > 0 {
+		// The card drawing the most sets the pace: its draw scales with the share of time
+		// worked, so the duty moves by the ratio of the limit to the draw.
+		var top float64
 		for _, c := range sel {
-			switch {
-			case c.PowerW > p.MaxPowerW:
-				g.duty = max(minDuty, g.duty*p.MaxPowerW/c.PowerW)
-			case c.PowerW < 0.9*p.MaxPowerW:
-				g.duty = min(1, g.duty*1.1)
-			}
+			top = max(top, c.PowerW)
+		}
+		switch {
+		case top > p.MaxPowerW:
+			g.duty = max(minDuty, g.duty*p.MaxPowerW/top)
+		case top > 0 && top < 0.9*p.MaxPowerW:
+			g.duty = min(1, g.duty*1.1)
 		}
 		if g.duty < duty {
 			duty = g.duty
