@@ -1,0 +1,199 @@
+// emu.h: just enough of CUDA C++ for the kernels of kernels/*.cu to compile as host C++
+// and run on the CPU, each CUDA thread a host thread. Blocks run one after another, so a
+// kernel's __shared__ variables (static here) belong to the block that runs; barriers are
+// std::barrier (the block's for __syncthreads, the warp's for __syncwarp, shuffles and
+// cp.async waits). WMMA fragments hold their whole 16x16 tile in every lane, so their
+// element-to-lane mapping (unspecified by CUDA) never matters; a fragment store is written
+// by lane 0 only, so a warp that reads it back without __syncwarp reads stale data, as it
+// may on the hardware. cp.async copies are held back until the cp_async_wait that
+// guarantees them, which catches reads of a stage that has not landed yet.
+//
+// What this cannot show: timing, occupancy, bank conflicts, register pressure, the real
+// tensor-core rounding (here float sums in a fixed order) or bugs that need the hardware's
+// memory model. Those are for the GPU tests.
+#pragma once
+
+#include <barrier>
+#include <functional>
+#include <math.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+#define __align__(n) alignas(n)
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+
+struct uint4 {
+  unsigned x, y, z, w;
+};
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
+
+namespace emu {
+
+// Warp is what the lanes of one warp share.
+struct Warp {
+  explicit Warp(int n) : bar(n) {}
+  std::barrier<> bar;
+  uint32_t slot[32] = {};
+};
+
+// Thread is the state of one emulated CUDA thread.
+struct Thread {
+  dim3 thread, block, grid, bdim;
+  int lane = 0;
+  Warp* warp = nullptr;
+  std::barrier<>* block_bar = nullptr;
+  unsigned char* dyn_smem = nullptr;
+  // cp.async: copies issued since the last commit, and the committed groups not yet waited for.
+  struct Copy {
+    void* dst;
+    const void* src;
+    int bytes;
+  };
+  std::vector<Copy> pending;
+  std::vector<std::vector<Copy>> groups;
+};
+
+extern thread_local Thread* self;
+
+}  // namespace emu
+
+#define threadIdx (emu::self->thread)
+#define blockIdx (emu::self->block)
+#define gridDim (emu::self->grid)
+#define blockDim (emu::self->bdim)
+#define DYNAMIC_SMEM(name) unsigned char* name = emu::self->dyn_smem
+
+inline void __syncthreads() { emu::self->block_bar->arrive_and_wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { emu::self->warp->bar.arrive_and_wait(); }
+
+template <typename T>
+inline T __shfl_xor_sync(unsigned, T v, int lane_mask) {
+  static_assert(sizeof(T) == 4, "32-bit shuffles only");
+  emu::Warp* w = emu::self->warp;
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  w->slot[emu::self->lane] = bits;
+  w->bar.arrive_and_wait();
+  bits = w->slot[emu::self->lane ^ lane_mask];
+  w->bar.arrive_and_wait();
+  T out;
+  std::memcpy(&out, &bits, 4);
+  return out;
+}
+
+inline float __int_as_float(int i) {
+  float f;
+  std::memcpy(&f, &i, 4);
+  return f;
+}
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+
+// __half is IEEE binary16, converted by the compiler's _Float16 (round to nearest even).
+struct __half {
+  uint16_t bits;
+};
+inline __half __float2half_rn(float f) {
+  _Float16 h = static_cast<_Float16>(f);
+  __half out;
+  std::memcpy(&out.bits, &h, 2);
+  return out;
+}
+inline float __half2float(__half h) {
+  _Float16 v;
+  std::memcpy(&v, &h.bits, 2);
+  return static_cast<float>(v);
+}
+
+namespace gata {
+inline void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  emu::self->pending.push_back({smem, gmem, src_bytes});
+}
+inline void cp_async_commit() {
+  emu::self->groups.push_back(std::move(emu::self->pending));
+  emu::self->pending.clear();
+}
+template <int N>
+inline void cp_async_wait() {
+  auto& g = emu::self->groups;
+  while ((int)g.size() > N) {
+    for (auto& c : g.front()) {
+      std::memcpy(c.dst, c.src, c.bytes);
+      std::memset(static_cast<char*>(c.dst) + c.bytes, 0, 16 - c.bytes);
+    }
+    g.erase(g.begin());
+  }
+}
+}  // namespace gata
+
+namespace nvcuda {
+namespace wmma {
+
+struct row_major {};
+struct col_major {};
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <typename Use, int M, int N, int K, typename T, typename Layout = void>
+struct fragment {
+  static_assert(M == 16 && N == 16 && K == 16, "16x16x16 fragments only");
+  float v[16][16];  // (row, column) of the fragment's matrix
+};
+
+template <typename Use, typename T, typename Layout>
+inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, Layout>& f, const __half* p, unsigned ldm) {
+  static_assert(std::is_same<Layout, row_major>::value || std::is_same<Layout, col_major>::value, "layout");
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++)
+      f.v[i][j] = __half2float(std::is_same<Layout, row_major>::value ? p[i * ldm + j] : p[j * ldm + i]);
+}
+
+inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float>& f, const float* p, unsigned ldm, layout_t l) {
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++) f.v[i][j] = l == mem_row_major ? p[i * ldm + j] : p[j * ldm + i];
+}
+
+inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float>& f, unsigned ldm, layout_t l) {
+  if (emu::self->lane != 0) return;
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++) (l == mem_row_major ? p[i * ldm + j] : p[j * ldm + i]) = f.v[i][j];
+}
+
+template <typename T>
+inline void fill_fragment(fragment<accumulator, 16, 16, 16, T>& f, T v) {
+  for (auto& row : f.v)
+    for (auto& x : row) x = v;
+}
+
+template <typename LA, typename LB>
+inline void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix_a, 16, 16, 16, __half, LA>& a,
+                     const fragment<matrix_b, 16, 16, 16, __half, LB>& b,
+                     const fragment<accumulator, 16, 16, 16, float>& c) {
+  float out[16][16];
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++) {
+      float s = c.v[i][j];
+      for (int k = 0; k < 16; k++) s += a.v[i][k] * b.v[k][j];
+      out[i][j] = s;
+    }
+  std::memcpy(d.v, out, sizeof out);
+}
+
+}  // namespace wmma
+}  // namespace nvcuda
