@@ -32,6 +32,9 @@ type Options struct {
 	// WalletScryptN is the scrypt cost of the wallet's V3 keystore (file and export);
 	// 0 means go-ethereum's standard cost (tests use a light one).
 	WalletScryptN int
+	// Uploader takes the outbox to Greenfield (a supervised service the app runs); nil
+	// leaves uploads queued and sharing unavailable.
+	Uploader Uploader
 }
 
 // Store is the part of the database the core uses directly.
@@ -63,7 +66,8 @@ type Core struct {
 	chat    chatState  // the battles streaming now
 	secrets secretsState
 	wallet  walletState
-	share   share // the worker running in this process
+	share   share           // the worker running in this process
+	gfield  greenfieldState // the Greenfield account uploads go through
 }
 
 // New builds the core. Call Jobs().Serve under the supervisor before starting jobs.
@@ -81,7 +85,7 @@ func New(opts Options) (*Core, error) {
 		log:     opts.Logger,
 		bus:     bus,
 		jobs:    newJobs(bus, opts.Store, opts.Logger),
-		specs:   settingSpecs(),
+		specs:   append(settingSpecs(), greenfieldSettingSpecs()...),
 		started: time.Now(),
 	}
 	for i := range c.specs {

@@ -82,10 +82,10 @@ type VerifyResult struct {
 const SubmissionsDir = "submissions"
 
 // submissionChainID is the EIP-712 chainId submissions are signed for: the Greenfield
-// EVM chain id of the network the uploads go to. Until the network setting exists it
-// is mainnet's (1017); SubmitOptions.ChainID overrides it.
+// EVM chain id of the network the uploads go to (the greenfield.network setting);
+// SubmitOptions.ChainID overrides it.
 func (c *Core) submissionChainID(ctx context.Context) (uint64, error) {
-	return submission.ChainIDMainnet, nil
+	return c.greenfieldEVMChainID(ctx)
 }
 
 // queueForUpload is what SaveSubmission runs inside its transaction to queue the new
