@@ -20,6 +20,7 @@ import (
 	"github.com/gata-contrib/gata/app/core"
 	"github.com/gata-contrib/gata/app/web"
 	"github.com/gata-contrib/gata/storage"
+	"github.com/gata-contrib/gata/storage/greenfield"
 )
 
 // Version is the app's version, set at build time with -ldflags "-X .../app.Version=…".
@@ -50,6 +51,7 @@ type App struct {
 	Core     *core.Core
 	sup      *Supervisor
 	web      *web.Server
+	uploader *greenfield.Uploader
 }
 
 // ShutdownDeadline is how long Close waits for the services to stop.
@@ -119,8 +121,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		opts.Passphrase = envPassphrase()
 	}
 	secrets := &lazySecrets{dir: opts.DataDir}
+	a.uploader = greenfield.New(greenfield.Options{Store: a.store, Logger: a.Log.With("service", "uploader"),
+		Connect:  func(ctx context.Context) (greenfield.Chain, error) { return a.Core.GreenfieldChain(ctx) },
+		OnChange: func(id int64) { a.Core.UploadChanged(id) }})
 	a.Core, err = core.New(core.Options{Version: Version, DataDir: opts.DataDir, Store: a.store, Logger: a.Log, LogLevel: a.logLevel,
-		Models: modelStore(opts.DataDir), LoadEngine: loadEngine, Secrets: secrets, Passphrase: opts.Passphrase})
+		Models: modelStore(opts.DataDir), LoadEngine: loadEngine, Secrets: secrets, Passphrase: opts.Passphrase, Uploader: a.uploader})
 	if err != nil {
 		a.closeStores()
 		return nil, err
@@ -204,6 +209,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.sup = NewSupervisor(ctx, a.Log)
 	a.sup.Add("jobs", a.Core.Jobs())
 	a.sup.Add("web", a.web)
+	a.sup.Add("uploader", a.uploader)
 	a.Core.SetWebURL(a.WebLoginURL)
 	if _, err := a.Core.StartDataCheck(); err != nil {
 		a.Log.Warn("start data check", "err", err)
