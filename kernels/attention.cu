@@ -172,7 +172,7 @@ DEV void attention(const __half* __restrict__ qkv, __half* __restrict__ out, int
 }  // namespace attn_impl
 
 #define GATA_ATTENTION(DP)                                                                                  \
-  extern "C" __global__ void __launch_bounds__(128)                                                       \
+  extern "C" __global__ void __launch_bounds__(128, 2)                                                    \
       attention_d##DP(const __half* qkv, __half* out, int tokens, int width, int d, int causal, float scale) { \
     attn_impl::attention<DP>(qkv, out, tokens, width, d, causal, scale);                                  \
   }

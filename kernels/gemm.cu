@@ -131,7 +131,7 @@ DEV void gemm(const __half* __restrict__ A, int lda, const __half* __restrict__ 
       int gm = m0 + wm * WM + i * 16 + r;
       int gn0 = n0 + wn * WN + j * 16 + c0;
       if (gm < M) {
-#pragma unroll
+#pragma unroll 1
         for (int e = 0; e < 8; e++) {
           int gn = gn0 + e;
           if (gn >= N) break;

@@ -3,4 +3,4 @@
 package emu
 
 // kernelSources is the SHA-256 of the kernels/*.cu and *.cuh files this build compiled.
-const kernelSources = "6804ae3de057358f6f82d448fcea0135e2a247c3117786061e73a4b035022a8b"
+const kernelSources = "b741909a21a09eb4f9e0c745be136cb4d762c3a453314b551125eaf7becdbd52"
