@@ -23,6 +23,9 @@ func runSubmit(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
 		return &UsageError{Msg: "submit: missing kind (chat, dva)"}
 	}
+	if run := uploadCommand(args[0]); run != nil { // status, share, retry, network: upload.go
+		return run(ctx, env, args[1:])
+	}
 	switch args[0] {
 	case core.SubmitChat, core.SubmitDVA:
 		return runSubmitKind(ctx, env, args[0], args[1:])
