@@ -63,7 +63,11 @@ func runSubmitKind(ctx context.Context, env *Env, kind string, args []string) er
 		if asJSON {
 			return json.NewEncoder(env.Stdout).Encode(map[string]any{"nothing": true, "kind": kind})
 		}
-		fmt.Fprintf(env.Stdout, "nothing new to submit: every %s item was submitted already\n", kind)
+		what := "no voted battle above the quality floor"
+		if kind == core.SubmitDVA {
+			what = "no finished run with scores"
+		}
+		fmt.Fprintf(env.Stdout, "nothing new to submit: %s that was not submitted already\n", what)
 		return nil
 	}
 	if err != nil {
