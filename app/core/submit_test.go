@@ -1,10 +1,8 @@
 package core
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -70,22 +68,11 @@ func storeRun(t *testing.T, st *storage.Store, state string, n int) int64 {
 
 func readJSONL(t *testing.T, path string) []map[string]any {
 	t.Helper()
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []map[string]any
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("line %q: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return readLines(t, b)
 }
 
 func TestSubmitChat(t *testing.T) {

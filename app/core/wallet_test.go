@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gata-contrib/gata/storage"
+	"github.com/gata-contrib/gata/storage/keyringtest"
 	"github.com/gata-contrib/gata/storage/wallet"
 )
 
@@ -230,43 +231,11 @@ func TestWalletLocked(t *testing.T) {
 	}
 }
 
-// memKeyring is an in-memory OS keyring behind the real storage.Secrets.
-type memKeyring struct {
-	mu    sync.Mutex
-	items map[string]string
-}
-
-func (m *memKeyring) Get(service, user string) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if v, ok := m.items[service+"/"+user]; ok {
-		return v, nil
-	}
-	return "", storage.ErrSecretNotFound
-}
-
-func (m *memKeyring) Set(service, user, password string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.items == nil {
-		m.items = map[string]string{}
-	}
-	m.items[service+"/"+user] = password
-	return nil
-}
-
-func (m *memKeyring) Delete(service, user string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.items, service+"/"+user)
-	return nil
-}
-
 func TestWalletInKeyring(t *testing.T) {
 	ctx := context.Background()
 	c, _, _ := newWalletCore(t)
 	c.opts.Passphrase = nil
-	ring := &memKeyring{}
+	ring := &keyringtest.Keyring{}
 	secrets, err := storage.OpenSecrets(c.opts.DataDir, storage.SecretsOptions{Keyring: ring})
 	if err != nil {
 		t.Fatal(err)

@@ -12,43 +12,8 @@ import (
 	"testing"
 
 	"github.com/gata-contrib/gata/storage"
+	"github.com/gata-contrib/gata/storage/keyringtest"
 )
-
-// fakeKeyring is an in-memory OS keyring behind the real storage.Secrets.
-type fakeKeyring struct {
-	mu    sync.Mutex
-	items map[string]string
-}
-
-func (f *fakeKeyring) Get(service, user string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, ok := f.items[service+"/"+user]
-	if !ok {
-		return "", storage.ErrSecretNotFound
-	}
-	return v, nil
-}
-
-func (f *fakeKeyring) Set(service, user, password string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.items == nil {
-		f.items = map[string]string{}
-	}
-	f.items[service+"/"+user] = password
-	return nil
-}
-
-func (f *fakeKeyring) Delete(service, user string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.items[service+"/"+user]; !ok {
-		return storage.ErrSecretNotFound
-	}
-	delete(f.items, service+"/"+user)
-	return nil
-}
 
 // askCounter answers a passphrase and counts the questions.
 type askCounter struct {
@@ -190,7 +155,7 @@ func TestStoreKeystoreDamaged(t *testing.T) {
 func TestStoreKeyring(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	ring := &fakeKeyring{}
+	ring := &keyringtest.Keyring{}
 	secrets, err := storage.OpenSecrets(dir, storage.SecretsOptions{Keyring: ring})
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +216,7 @@ func TestStoreExistingFileWinsOverKeyring(t *testing.T) {
 	if err := fileStore(t, dir, pass).Save(ctx, k, false); err != nil {
 		t.Fatal(err)
 	}
-	ring := &fakeKeyring{}
+	ring := &keyringtest.Keyring{}
 	secrets, err := storage.OpenSecrets(dir, storage.SecretsOptions{Keyring: ring})
 	if err != nil {
 		t.Fatal(err)
@@ -264,8 +229,8 @@ func TestStoreExistingFileWinsOverKeyring(t *testing.T) {
 	if got, err := s.Load(ctx); err != nil || got.Address() != k.Address() {
 		t.Fatalf("Load = %v, %v", got, err)
 	}
-	if len(ring.items) != 0 {
-		t.Errorf("the keyring got items: %v", ring.items)
+	if ring.Len() != 0 {
+		t.Errorf("the keyring got %d items", ring.Len())
 	}
 }
 
