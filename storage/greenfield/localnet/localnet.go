@@ -251,8 +251,9 @@ func tail(path string, n int) string {
 	return string(b)
 }
 
-// Stop stops every process by its PID (SIGTERM, then SIGKILL after 10 s), newest first,
-// and removes the folder Start made. It is safe to call more than once.
+// Stop stops every process by its PID (SIGTERM, then SIGKILL after 3 s: everything
+// lives in a folder that goes away), all at once, and removes the folder Start made. It
+// is safe to call more than once.
 func (n *Network) Stop() error {
 	n.mu.Lock()
 	if n.stopped {
@@ -262,19 +263,24 @@ func (n *Network) Stop() error {
 	n.stopped = true
 	procs := n.procs
 	n.mu.Unlock()
-	for i := len(procs) - 1; i >= 0; i-- {
-		p := procs[i]
+	var wg sync.WaitGroup
+	for _, p := range procs {
 		if p.exited() != nil {
 			continue
 		}
-		p.cmd.Process.Signal(terminate)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.cmd.Process.Signal(terminate)
+			select {
+			case <-p.done:
+			case <-time.After(3 * time.Second):
+				p.cmd.Process.Kill()
+				<-p.done
+			}
+		}()
 	}
+	wg.Wait()
 	if n.ownDir {
 		return os.RemoveAll(n.Dir)
 	}
@@ -368,4 +374,19 @@ func currentUser() string {
 		return u.Username
 	}
 	return strconv.Itoa(os.Getuid())
+}
+
+// Logs returns the last n bytes of every process's log, for a failing test to show.
+func (n *Network) Logs(max int) string {
+	n.mu.Lock()
+	procs := n.procs
+	n.mu.Unlock()
+	var b strings.Builder
+	for _, p := range procs {
+		fmt.Fprintf(&b, "==> %s <==\n%s\n", p.name, tail(p.logf.Name(), max))
+		if own := filepath.Join(n.Dir, p.name, "gnfd-sp.log"); strings.HasPrefix(p.name, "sp") {
+			fmt.Fprintf(&b, "==> %s <==\n%s\n", own, tail(own, max))
+		}
+	}
+	return b.String()
 }
