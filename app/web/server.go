@@ -174,6 +174,13 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("POST /api/chat/battles/{id}/vote", h.voteBattle)             // core.VoteInput
 	api.HandleFunc("GET /api/chat/leaderboard", h.chatLeaderboard)               //
 	api.HandleFunc("GET /api/chat/export", h.exportChat)                         // format=arena|dpo [include_low]
+	api.HandleFunc("GET /api/wallet", h.getWallet)
+	api.HandleFunc("POST /api/wallet/new", h.newWallet)         // the words, shown once
+	api.HandleFunc("POST /api/wallet/confirm", h.confirmWallet) // {words: {position: word}}
+	api.HandleFunc("POST /api/wallet/import", h.importWallet)   // core.WalletImport
+	api.HandleFunc("GET /api/submissions", h.listSubmissions)
+	api.HandleFunc("POST /api/submissions", h.postSubmission) // {kind, dry_run, out_dir}
+	api.HandleFunc("POST /api/verify", h.verify)              // {manifest_path, jsonl_path}
 	api.HandleFunc("/api/", h.notFound)
 	api.HandleFunc("GET /ui/nav", h.uiNav)
 	api.HandleFunc("GET /ui/section/{id}", h.uiSection)
@@ -186,6 +193,8 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /ui/chat/battles/{id}", h.uiChatBattle)
 	api.HandleFunc("GET /ui/chat/history", h.uiChatHistory)
 	api.HandleFunc("GET /ui/chat/leaderboard", h.uiChatLeaderboard)
+	api.HandleFunc("GET /ui/submit/wallet", h.uiSubmitWallet)
+	api.HandleFunc("GET /ui/submit/list", h.uiSubmitList)
 	api.HandleFunc("/ui/", h.notFound)
 	pub.Handle("/api/", s.requireAuth(api))
 	pub.Handle("/ui/", s.requireAuth(api))

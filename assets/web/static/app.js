@@ -168,6 +168,7 @@
     if (focus && title) title.focus({ preventScroll: true });
     if (review) await openReview(Number(review[1]));
     if (id === 'chat') await loadChat();
+    if (id === 'submit') await loadSubmit();
   }
 
   function setBanner(text, kind = 'info') {
@@ -1038,6 +1039,11 @@
       settle(form, changed.filter((s) => !(s.key in editing)));
     });
     es.addEventListener('chat', (ev) => chatChanged(JSON.parse(ev.data)));
+    for (const type of ['submission', 'upload']) {
+      es.addEventListener(type, () => {
+        if (state.section === 'submit' && $('#submit-list')) request('GET', '/ui/submit/list').then((html) => { $('#submit-list').innerHTML = html; }).catch(showError);
+      });
+    }
     es.addEventListener('reload', () => {
       if (state.section === 'chat' && state.chat.battle) reloadBattle().catch(showError);
       else route(false).catch(showError);
@@ -1057,6 +1063,131 @@
   function showError(e) {
     if (e && e.status === 401) return; // the sign-in box says it
     setBanner(`Something went wrong: ${e && e.message ? e.message : e}`, 'error');
+  }
+
+  // ---- submit ----
+
+  async function loadSubmit() {
+    const [wallet, list] = await Promise.all([request('GET', '/ui/submit/wallet'), request('GET', '/ui/submit/list')]);
+    if ($('#submit-wallet')) $('#submit-wallet').innerHTML = wallet;
+    if ($('#submit-list')) $('#submit-list').innerHTML = list;
+  }
+
+  function submitFieldError(id, text) {
+    const el = $(id);
+    if (!el) return;
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  // newWallet shows the words once and asks three of them back.
+  async function newWallet() {
+    submitFieldError('#submit-confirm-error', '');
+    const nw = await request('POST', '/api/wallet/new');
+    const words = $('#submit-new-words');
+    words.innerHTML = '';
+    const p = document.createElement('p');
+    p.textContent = `Your new wallet ${nw.address}. Write these ${nw.words.length} words down, in order, and keep them offline: whoever has them owns the wallet. They are shown only now.`;
+    const ol = document.createElement('ol');
+    ol.className = 'submit-words';
+    ol.dataset.testid = 'submit-words';
+    for (const w of nw.words) {
+      const li = document.createElement('li');
+      li.textContent = w;
+      ol.append(li);
+    }
+    words.append(p, ol);
+    words.hidden = false;
+    const fields = $('#submit-confirm-fields');
+    fields.innerHTML = '';
+    for (const pos of nw.confirm) {
+      const div = document.createElement('div');
+      div.className = 'field inline';
+      const label = document.createElement('label');
+      label.htmlFor = `submit-confirm-${pos}`;
+      label.textContent = `Word ${pos}`;
+      const input = document.createElement('input');
+      input.type = 'text';
+      input.id = `submit-confirm-${pos}`;
+      input.name = String(pos);
+      input.autocomplete = 'off';
+      input.spellcheck = false;
+      input.dataset.testid = 'submit-confirm-word';
+      div.append(label, input);
+      fields.append(div);
+    }
+    $('#submit-confirm-form').hidden = false;
+  }
+
+  async function confirmWallet(form) {
+    submitFieldError('#submit-confirm-error', '');
+    const words = {};
+    for (const el of form.elements) if (el.name) words[el.name] = el.value.trim();
+    try {
+      await request('POST', '/api/wallet/confirm', { body: { words } });
+    } catch (err) {
+      if (err.status !== 401) submitFieldError('#submit-confirm-error', err.message);
+      return;
+    }
+    await loadSubmit();
+  }
+
+  async function importWallet(form) {
+    submitFieldError('#submit-import-error', '');
+    const secret = form.elements.secret.value.trim();
+    const body = /^(0x)?[0-9a-fA-F]{64}$/.test(secret) ? { private_key: secret } : { mnemonic: secret };
+    try {
+      await request('POST', '/api/wallet/import', { body });
+    } catch (err) {
+      if (err.status !== 401) submitFieldError('#submit-import-error', err.message);
+      return;
+    }
+    await loadSubmit();
+  }
+
+  async function unlockWallet(form) {
+    submitFieldError('#submit-unlock-error', '');
+    try {
+      await request('POST', '/api/secrets/unlock', { body: { passphrase: form.elements.passphrase.value } });
+    } catch (err) {
+      if (err.status !== 401) submitFieldError('#submit-unlock-error', err.message);
+      return;
+    }
+    await loadSubmit();
+  }
+
+  async function submitWork(form) {
+    submitFieldError('#submit-error', '');
+    $('#submit-result').textContent = '';
+    const dryRun = form.elements.dry_run.checked;
+    const body = { kind: form.elements.kind.value, dry_run: dryRun };
+    if (dryRun) body.out_dir = form.elements.out_dir.value.trim();
+    const button = $('#submit-start');
+    button.disabled = true;
+    try {
+      const res = await request('POST', '/api/submissions', { body });
+      const m = res.manifest;
+      $('#submit-result').textContent = `${m.kind} submission of ${m.records} records signed by ${m.submitter} (nonce ${m.nonce})` +
+        (res.dry_run ? `: written to ${res.manifest_path}` : ': queued for upload');
+    } catch (err) {
+      if (err.status !== 401) submitFieldError('#submit-error', err.message);
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    if ($('#submit-list')) $('#submit-list').innerHTML = await request('GET', '/ui/submit/list');
+  }
+
+  async function verifySubmission(form) {
+    submitFieldError('#submit-verify-error', '');
+    $('#submit-verify-result').textContent = '';
+    try {
+      const res = await request('POST', '/api/verify', { body: {
+        manifest_path: form.elements.manifest_path.value.trim(), jsonl_path: form.elements.jsonl_path.value.trim() } });
+      $('#submit-verify-result').textContent = `Signed by ${res.signer}: ${res.manifest.kind}, ${res.manifest.records} records, content hash matches.`;
+    } catch (err) {
+      if (err.status !== 401) submitFieldError('#submit-verify-error', err.message);
+    }
   }
 
   // ---- wiring ----
@@ -1091,6 +1222,21 @@
       battleAction('continue', { prompt: ev.target.elements.prompt.value }).catch(showError);
     } else if (ev.target.id === 'chat-vote-form') {
       ev.preventDefault();
+    } else if (ev.target.id === 'submit-form') {
+      ev.preventDefault();
+      submitWork(ev.target).catch(showError);
+    } else if (ev.target.id === 'submit-confirm-form') {
+      ev.preventDefault();
+      confirmWallet(ev.target).catch(showError);
+    } else if (ev.target.id === 'submit-import-form') {
+      ev.preventDefault();
+      importWallet(ev.target).catch(showError);
+    } else if (ev.target.id === 'submit-unlock-form') {
+      ev.preventDefault();
+      unlockWallet(ev.target).catch(showError);
+    } else if (ev.target.id === 'submit-verify-form') {
+      ev.preventDefault();
+      verifySubmission(ev.target).catch(showError);
     } else if (ev.target.id === 'login-form') {
       login(ev).catch(showError);
     }
@@ -1111,6 +1257,7 @@
     else if (t.dataset.action === 'chat-open') showBattle(t.dataset.battle).catch(showError);
     else if (t.dataset.action === 'chat-regenerate') battleAction('regenerate', { column: t.dataset.column }).catch(showError);
     else if (t.dataset.action === 'chat-vote') vote(t).catch(showError);
+    else if (t.dataset.action === 'submit-new-wallet') newWallet().catch(showError);
     else if (t.id === 'sign-out') signOut();
   });
   document.addEventListener('change', (ev) => {
