@@ -174,7 +174,7 @@ func (c *Core) Sections() []Section {
 		{ID: "share", Title: "Share", Summary: "Donate spare GPU time to a pool that scores datasets. Work runs only when your GPU is idle and within the limits you set, and verified work is credited to your wallet.",
 			Coming: []string{"Limits: temperature, power, schedule, pause", "Jobs done, earnings pending and confirmed"}},
 		{ID: "submit", Title: "Submit", Summary: "Your wallet signs what you contribute, so anyone can check who made it, and uploads it to BNB Greenfield, private unless you share it.",
-			Coming: []string{"Create or import a wallet kept in the OS keyring", "Signed submissions of votes and scores", "An upload queue that survives restarts"}},
+			Coming: []string{"Your Greenfield balance and read quota on this page", "Sharing a submission with another address from this page"}},
 		{ID: "settings", Title: "Settings", Summary: "Where the app keeps its data, the web UI's address, the theme and the log level."},
 	}
 }
