@@ -120,11 +120,11 @@ type Worker struct {
 	current   string
 
 	cacheMu sync.Mutex
-	cache   map[string][]byte // images by sha256
+	cache   map[string][]byte // shards by sha256
 	cacheN  int64
 }
 
-// maxCache bounds the bytes of images the worker keeps between jobs.
+// maxCache bounds the bytes of shards the worker keeps between jobs.
 const maxCache = 64 << 20
 
 // New checks the options.
@@ -447,7 +447,8 @@ func (w *Worker) resend(ctx context.Context, js jetstream.JetStream) {
 	}
 }
 
-// image returns an image's bytes from the cache or the bucket, checked against its name.
+// image returns an object's bytes (a job's shard) from the cache or the bucket, checked
+// against its name.
 func (w *Worker) image(ctx context.Context, obs jetstream.ObjectStore, name string) ([]byte, error) {
 	w.cacheMu.Lock()
 	b, ok := w.cache[name]
@@ -457,11 +458,11 @@ func (w *Worker) image(ctx context.Context, obs jetstream.ObjectStore, name stri
 	}
 	b, err := obs.GetBytes(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("get image %s: %w", name, err)
+		return nil, fmt.Errorf("get shard %s: %w", name, err)
 	}
 	h := sha256.Sum256(b)
 	if hex.EncodeToString(h[:]) != name {
-		return nil, fmt.Errorf("image %s: the bytes do not match their name", name)
+		return nil, fmt.Errorf("shard %s: the bytes do not match their name", name)
 	}
 	w.cacheMu.Lock()
 	if w.cacheN+int64(len(b)) > maxCache {
@@ -490,18 +491,20 @@ func (w *Worker) score(ctx context.Context, js jetstream.JetStream, job *pool.Jo
 	}
 	res.Items = make([]pool.ItemResult, len(job.Items))
 	data := make([][]byte, len(job.Items))
+	shard, err := w.image(ctx, obs, job.Shard)
+	if err != nil {
+		return nil, err
+	}
 	for i, it := range job.Items {
 		res.Items[i].ID = it.ID
-		b, err := w.image(ctx, obs, it.Image)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if errors.Is(err, jetstream.ErrObjectNotFound) {
-				res.Items[i].Reason, res.Items[i].Error = string(pipeline.ReasonNotFound), err.Error()
-				continue
-			}
-			return nil, err
+		if it.Offset < 0 || it.Size < 0 || it.Offset+it.Size > int64(len(shard)) {
+			res.Items[i].Reason, res.Items[i].Error = string(pipeline.ReasonNotFound), "the image lies outside the job's shard"
+			continue
+		}
+		b := shard[it.Offset : it.Offset+it.Size]
+		if h := sha256.Sum256(b); hex.EncodeToString(h[:]) != it.Image {
+			res.Items[i].Reason, res.Items[i].Error = string(pipeline.ReasonNotFound), "the image's bytes in the shard do not match its sha256"
+			continue
 		}
 		data[i] = b
 	}

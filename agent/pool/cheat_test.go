@@ -161,7 +161,7 @@ func TestCheatersAreCaught(t *testing.T) {
 			time.Sleep(200 * time.Millisecond) // the cheater first, so it surely gets jobs
 			h1 := r.simWorker(uint64(10*i+2), nil)
 			h2 := r.simWorker(uint64(10*i+3), nil)
-			r.wait(2 * time.Minute)
+			r.wait(5 * time.Minute)
 			r.checkOutputs(src, 5e-3)
 
 			res := r.workerResults(cheater.Address())
@@ -226,7 +226,7 @@ func TestHonestWorkersOver1000Jobs(t *testing.T) {
 	for i := range 6 {
 		ws = append(ws, r.simWorker(uint64(1000+i), nil))
 	}
-	r.wait(4 * time.Minute)
+	r.wait(5 * time.Minute)
 	r.checkOutputs(src, 5e-3)
 	var results, wrong, notNeeded int
 	for _, w := range ws {

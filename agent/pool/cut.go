@@ -21,6 +21,7 @@ type cutter struct {
 	ordinal int64 // items yielded so far, over every source, in order
 	skip    int64 // items before this were handled by an earlier session
 	items   []groupItem
+	images  [][]byte // the bytes of items' images, until the group is cut
 	failed  []storage.DVAResult
 	cands   []pipeline.Item // canary candidates, until the set is complete
 	seen    map[string]bool // keys of the current source
@@ -105,12 +106,9 @@ func (c *cutter) add(ctx context.Context, it pipeline.Item, collect bool) error 
 		}
 		return nil
 	}
-	name, err := p.putImage(ctx, it.Image)
-	if err != nil {
-		return err
-	}
 	c.items = append(c.items, groupItem{Source: it.Source, Key: it.Key, UID: pipeline.UID(it), URL: it.URL,
-		Caption: it.Caption, Extra: it.Extra, Image: name, Size: int64(len(it.Image))})
+		Caption: it.Caption, Extra: it.Extra, Image: imageName(it.Image), Size: int64(len(it.Image))})
+	c.images = append(c.images, it.Image)
 	if len(c.items) >= p.o.JobSize {
 		return c.flush(ctx)
 	}
@@ -175,6 +173,7 @@ func (c *cutter) scoreCanaries(ctx context.Context) error {
 	}
 	elapsed := time.Since(started)
 	var set []canary
+	var imgs [][]byte
 	for k, i := range idx {
 		it := c.cands[i]
 		results[i].Score, results[i].Width, results[i].Height = scores[k], sizes[i].Width, sizes[i].Height
@@ -184,6 +183,7 @@ func (c *cutter) scoreCanaries(ctx context.Context) error {
 		}
 		set = append(set, canary{Image: name, Size: int64(len(it.Image)), Caption: it.Caption, Score: scores[k],
 			Width: sizes[i].Width, Height: sizes[i].Height})
+		imgs = append(imgs, it.Image)
 	}
 	if err := p.o.Ledger.SaveResults(ctx, p.o.Run, results); err != nil {
 		return err
@@ -207,7 +207,7 @@ func (c *cutter) scoreCanaries(ctx context.Context) error {
 		return err
 	}
 	p.mu.Lock()
-	p.canaries, p.calRate, p.read = set, rate, c.ordinal
+	p.canaries, p.canaryImg, p.calRate, p.read = set, imgs, rate, c.ordinal
 	p.mu.Unlock()
 	p.log.Info("canaries scored", "items", len(set), "pairs_per_s", fmt.Sprintf("%.1f", rate))
 	c.cands = nil
@@ -226,11 +226,17 @@ func (c *cutter) flush(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	g := &group{id: fmt.Sprintf("%s-r%d-g%06d", p.id, p.o.Run, p.nGroups), items: c.items}
+	shard := c.layout(g)
+	p.mu.Unlock()
+	name, err := p.putImage(ctx, shard)
+	if err != nil {
+		return err
+	}
+	g.rec.Shard, g.rec.ShardSize = name, int64(len(shard))
+	p.mu.Lock()
 	js := p.newJob(g, 0)
 	p.mu.Unlock()
-	items, err := json.Marshal(struct {
-		Items []groupItem `json:"items"`
-	}{g.items})
+	items, err := json.Marshal(g.rec)
 	if err != nil {
 		return fmt.Errorf("encode group %s: %w", g.id, err)
 	}
@@ -248,7 +254,7 @@ func (c *cutter) flush(ctx context.Context) error {
 	p.nGroups++
 	p.read = c.ordinal
 	p.mu.Unlock()
-	c.items = nil
+	c.items, c.images = nil, nil
 	if err := p.publish(ctx, js); err != nil {
 		return err
 	}
@@ -256,7 +262,12 @@ func (c *cutter) flush(ctx context.Context) error {
 		p.mu.Lock()
 		open := len(p.groups)
 		p.mu.Unlock()
-		if open < p.o.MaxOpenGroups {
+		// Enough groups out to keep every connected worker busy.
+		limit := p.o.MaxOpenGroups
+		if p.srv != nil {
+			limit = max(limit, 2*p.srv.Clients())
+		}
+		if open < limit {
 			return nil
 		}
 		select {
@@ -266,4 +277,47 @@ func (c *cutter) flush(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// layout picks the group's canaries and lays its items' and canaries' images out in one
+// shard, in random order, so nothing in the shard tells them apart. It sets the offsets
+// in g and returns the shard's bytes. p.mu must be held.
+func (c *cutter) layout(g *group) []byte {
+	p := c.p
+	type piece struct {
+		item, canary int
+	}
+	var pieces []piece
+	for i := range g.items {
+		pieces = append(pieces, piece{i, -1})
+	}
+	var picks []int
+	if n := min(p.o.Canaries, len(p.canaries)); n > 0 {
+		picks = p.rng.Perm(len(p.canaries))[:n]
+		for k := range picks {
+			pieces = append(pieces, piece{-1, k})
+		}
+	}
+	p.rng.Shuffle(len(pieces), func(i, j int) { pieces[i], pieces[j] = pieces[j], pieces[i] })
+	g.rec.Canaries = make([]groupCanary, len(picks))
+	var size int
+	for _, b := range c.images {
+		size += len(b)
+	}
+	for _, k := range picks {
+		size += len(p.canaryImg[k])
+	}
+	shard := make([]byte, 0, size)
+	for _, pc := range pieces {
+		off := int64(len(shard))
+		if pc.item >= 0 {
+			g.items[pc.item].Offset = off
+			shard = append(shard, c.images[pc.item]...)
+			continue
+		}
+		g.rec.Canaries[pc.canary] = groupCanary{Canary: picks[pc.canary], Offset: off}
+		shard = append(shard, p.canaryImg[picks[pc.canary]]...)
+	}
+	g.rec.Items = g.items
+	return shard
 }

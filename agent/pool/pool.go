@@ -86,7 +86,8 @@ type Options struct {
 	// MinReplication is the share of a fully trusted worker's jobs still checked by a
 	// second worker (DefaultMinReplication).
 	MinReplication float64
-	// MaxOpenGroups bounds the groups handed out and not yet verified (DefaultMaxOpenGroups).
+	// MaxOpenGroups bounds the groups handed out and not yet verified (DefaultMaxOpenGroups,
+	// or twice the connected clients of the embedded server when that is more).
 	MaxOpenGroups int
 	// MaxRate, when set, is the most pairs per second a backend can score; above it a
 	// result's timing is impossible. Default: the pool's own speed on the canary set times
@@ -139,7 +140,23 @@ type groupItem struct {
 	Caption string            `json:"caption"`
 	Extra   map[string]string `json:"extra,omitempty"`
 	Image   string            `json:"image"`
+	Offset  int64             `json:"offset"` // in the group's shard
 	Size    int64             `json:"size"`
+}
+
+// groupCanary is a canary mixed into a group: which one and where its image lies in the
+// group's shard.
+type groupCanary struct {
+	Canary int   `json:"canary"`
+	Offset int64 `json:"offset"`
+}
+
+// groupRecord is a group as the ledger keeps it.
+type groupRecord struct {
+	Shard     string        `json:"shard"`
+	ShardSize int64         `json:"shard_size"`
+	Items     []groupItem   `json:"items"`
+	Canaries  []groupCanary `json:"canaries,omitempty"`
 }
 
 // slot says what a job's item is: an item of the group (Item ≥ 0) or a canary.
@@ -170,7 +187,8 @@ type resultState struct {
 
 type group struct {
 	id      string
-	items   []groupItem
+	rec     groupRecord
+	items   []groupItem // rec.Items
 	jobs    []*jobState
 	results []*resultState
 }
@@ -195,6 +213,7 @@ type Pool struct {
 	closed   map[string]bool // jobs of groups verified in this session
 	workers  map[string]*storage.PoolWorker
 	canaries []canary
+	canaryImg [][]byte // the canaries' image bytes, for the shards
 	calRate  float64 // pairs per second the pool scored its canaries at
 	objects  map[string]bool
 	nGroups  int
@@ -422,6 +441,13 @@ func (p *Pool) load(ctx context.Context) error {
 	if err := l.SetPoolMeta(ctx, metaURL, p.url); err != nil {
 		return err
 	}
+	objs, err := p.obs.List(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return fmt.Errorf("list the images bucket: %w", err)
+	}
+	for _, o := range objs {
+		p.objects[o.Name] = true
+	}
 	run := fmt.Sprint(p.o.Run)
 	if s, err := l.PoolMeta(ctx, metaCanaries+run); err != nil {
 		return err
@@ -431,6 +457,13 @@ func (p *Pool) load(ctx context.Context) error {
 		}
 		if s, _ := l.PoolMeta(ctx, metaCalRate+run); s != "" {
 			fmt.Sscan(s, &p.calRate)
+		}
+		for _, c := range p.canaries {
+			b, err := p.obs.GetBytes(ctx, c.Image)
+			if err != nil {
+				return fmt.Errorf("read canary image %s: %w", c.Image, err)
+			}
+			p.canaryImg = append(p.canaryImg, b)
 		}
 	}
 	ws, err := l.PoolWorkers(ctx)
@@ -453,16 +486,10 @@ func (p *Pool) load(ctx context.Context) error {
 			continue
 		}
 		g := &group{id: sg.ID}
-		var items struct {
-			Items []groupItem `json:"items"`
-		}
-		if err := json.Unmarshal(sg.Items, &items); err != nil {
+		if err := json.Unmarshal(sg.Items, &g.rec); err != nil {
 			return fmt.Errorf("read pool group %s: %w", sg.ID, err)
 		}
-		g.items = items.Items
-		for _, it := range g.items {
-			p.objects[it.Image] = true
-		}
+		g.items = g.rec.Items
 		p.groups[g.id] = g
 	}
 	jobs, err := l.PoolJobs(ctx, p.o.Run)
@@ -577,22 +604,20 @@ func newID(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// newJob builds a copy of g for workers: the group's items and a few canaries, shuffled,
+// newJob builds a copy of g for workers: the group's items and its canaries, shuffled,
 // under fresh random ids, excluding the workers that already answered the group.
 // p.mu must be held.
 func (p *Pool) newJob(g *group, replica int) *jobState {
-	slots := make([]slot, 0, len(g.items)+p.o.Canaries)
+	slots := make([]slot, 0, len(g.items)+len(g.rec.Canaries))
 	for i := range g.items {
 		slots = append(slots, slot{Item: i, Canary: -1})
 	}
-	if n := min(p.o.Canaries, len(p.canaries)); n > 0 {
-		for _, c := range p.rng.Perm(len(p.canaries))[:n] {
-			slots = append(slots, slot{Item: -1, Canary: c})
-		}
+	for k := range g.rec.Canaries {
+		slots = append(slots, slot{Item: -1, Canary: k})
 	}
 	p.rng.Shuffle(len(slots), func(i, j int) { slots[i], slots[j] = slots[j], slots[i] })
 	job := Job{ID: fmt.Sprintf("%s-%s", g.id, fmt.Sprint(replica)), Type: TypeDVA, Model: p.o.Model, ModelSHA256: p.o.ModelSHA256,
-		AckWaitMS: p.o.AckWait.Milliseconds(), Issued: time.Now().UTC()}
+		Shard: g.rec.Shard, ShardSize: g.rec.ShardSize, AckWaitMS: p.o.AckWait.Milliseconds(), Issued: time.Now().UTC()}
 	seen := map[string]bool{}
 	for _, r := range g.results {
 		a := strings.ToLower(r.rec.Worker)
@@ -611,10 +636,11 @@ func (p *Pool) newJob(g *group, replica int) *jobState {
 		it := JobItem{ID: id}
 		if s.Item >= 0 {
 			gi := g.items[s.Item]
-			it.Image, it.Size, it.Caption = gi.Image, gi.Size, gi.Caption
+			it.Image, it.Offset, it.Size, it.Caption = gi.Image, gi.Offset, gi.Size, gi.Caption
 		} else {
-			c := p.canaries[s.Canary]
-			it.Image, it.Size, it.Caption = c.Image, c.Size, c.Caption
+			gc := g.rec.Canaries[s.Canary]
+			c := p.canaries[gc.Canary]
+			it.Image, it.Offset, it.Size, it.Caption = c.Image, gc.Offset, c.Size, c.Caption
 		}
 		job.Items = append(job.Items, it)
 	}
@@ -629,23 +655,21 @@ func (js *jobState) storage(run int64) (storage.PoolJob, error) {
 	return storage.PoolJob{ID: js.rec.Job.ID, Group: js.group, Run: run, Replica: js.replica, Body: body}, nil
 }
 
-// putImage puts image bytes in the bucket under their sha256 unless they are there.
-func (p *Pool) putImage(ctx context.Context, data []byte) (string, error) {
+// imageName is the name of image bytes in the bucket: their hex sha256.
+func imageName(data []byte) string {
 	h := sha256.Sum256(data)
-	name := hex.EncodeToString(h[:])
+	return hex.EncodeToString(h[:])
+}
+
+// putImage puts image bytes in the bucket under their sha256 unless they are there (the
+// bucket's names are read at start).
+func (p *Pool) putImage(ctx context.Context, data []byte) (string, error) {
+	name := imageName(data)
 	p.mu.Lock()
 	known := p.objects[name]
 	p.mu.Unlock()
 	if known {
 		return name, nil
-	}
-	if _, err := p.obs.GetInfo(ctx, name); err == nil {
-		p.mu.Lock()
-		p.objects[name] = true
-		p.mu.Unlock()
-		return name, nil
-	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
-		return "", fmt.Errorf("look up image %s: %w", name, err)
 	}
 	if _, err := p.obs.PutBytes(ctx, name, data); err != nil {
 		return "", fmt.Errorf("put image %s: %w", name, err)

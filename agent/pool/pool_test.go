@@ -26,7 +26,7 @@ func TestPoolScoresEveryItemOnce(t *testing.T) {
 	for range 3 {
 		ws = append(ws, r.startWorker(agent.Options{BatchSize: 5}))
 	}
-	r.wait(2 * time.Minute)
+	r.wait(5 * time.Minute)
 
 	got := r.results()
 	if len(got) != n {

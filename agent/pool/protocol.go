@@ -40,13 +40,18 @@ const (
 func WorkerConsumer(typ string) string { return "workers-" + typ }
 
 // Job is a piece of work as a worker sees it. Its items carry no hint of where they came
-// from: the pool mixes items whose scores it knows (canaries) among the others.
+// from: the pool mixes items whose scores it knows (canaries) among the others, and their
+// images lie together in one shard.
 type Job struct {
-	ID          string    `json:"id"`
-	Type        string    `json:"type"`
-	Model       string    `json:"model"`
-	ModelSHA256 string    `json:"model_sha256,omitempty"`
-	Items       []JobItem `json:"items"`
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	Model       string `json:"model"`
+	ModelSHA256 string `json:"model_sha256,omitempty"`
+	// Shard names the object in the images bucket that holds every item's image, one after
+	// the other: the hex sha256 of its bytes.
+	Shard     string    `json:"shard"`
+	ShardSize int64     `json:"shard_size"`
+	Items     []JobItem `json:"items"`
 	// Exclude lists the addresses that must not take the job: they already answered its
 	// group, and one worker cannot confirm itself.
 	Exclude []string `json:"exclude,omitempty"`
@@ -56,11 +61,12 @@ type Job struct {
 	Issued    time.Time `json:"issued"`
 }
 
-// JobItem is one pair: the image, by the hex sha256 of its bytes (its name in the images
-// bucket), and the caption.
+// JobItem is one pair: the image, at Offset in the job's shard, Size bytes whose hex
+// sha256 is Image, and the caption.
 type JobItem struct {
 	ID      string `json:"id"`
 	Image   string `json:"image"`
+	Offset  int64  `json:"offset"`
 	Size    int64  `json:"size"`
 	Caption string `json:"caption"`
 }

@@ -148,7 +148,7 @@ func (p *Pool) check(g *group, js *jobState, r *Result, received time.Time) stri
 		if s.Item >= 0 {
 			continue
 		}
-		c := p.canaries[s.Canary]
+		c := p.canaries[g.rec.Canaries[s.Canary].Canary]
 		ir := got[job.Items[k].ID]
 		if !ir.Scored() {
 			return fmt.Sprintf("canary: an item the pool scored was reported %s", ir.Reason)
