@@ -206,26 +206,26 @@ type Pool struct {
 	ready chan struct{}
 	url   string
 
-	mu       sync.Mutex
-	rng      *mrand.Rand
-	groups   map[string]*group
-	jobs     map[string]*jobState
-	closed   map[string]bool // jobs of groups verified in this session
-	workers  map[string]*storage.PoolWorker
-	canaries []canary
+	mu        sync.Mutex
+	rng       *mrand.Rand
+	groups    map[string]*group
+	jobs      map[string]*jobState
+	closed    map[string]bool // jobs of groups verified in this session
+	workers   map[string]*storage.PoolWorker
+	canaries  []canary
 	canaryImg [][]byte // the canaries' image bytes, for the shards
-	calRate  float64 // pairs per second the pool scored its canaries at
-	objects  map[string]bool
-	nGroups  int
-	read     int64
-	readAll  bool
-	verified int
-	results  int
-	rejected int
-	pairs    int64
-	started  time.Time
-	space    chan struct{} // signalled when a group is verified
-	changed  chan struct{} // signalled on every decision
+	calRate   float64  // pairs per second the pool scored its canaries at
+	objects   map[string]bool
+	nGroups   int
+	read      int64
+	readAll   bool
+	verified  int
+	results   int
+	rejected  int
+	pairs     int64
+	started   time.Time
+	space     chan struct{} // signalled when a group is verified
+	changed   chan struct{} // signalled on every decision
 }
 
 // New checks the options; Serve does the work.
