@@ -21,12 +21,12 @@ APT_PKGS := gcc pkg-config libgl1-mesa-dev libxcursor-dev libxrandr-dev libxiner
 BENCH_APT_PKGS := python3 python3-torch python3-numpy python3-pil python3-regex libopenblas0-pthread
 
 # Packages that run goroutines against each other: tested with the race detector.
-RACE_PKGS := ./app/... ./storage/... ./dva/...
+RACE_PKGS := ./app/... ./storage/... ./dva/... ./agent/...
 
 E2E_DIR   := app/web/e2e
 ARTIFACTS ?= $(CURDIR)/.ci/artifacts
 
-.PHONY: all run test build deps apt go-deps npm-deps check-go fmt vet unit race e2e e2e-web e2e-gui e2e-greenfield bench-dva bench-pipeline bench-chat clean
+.PHONY: all run test build deps apt go-deps npm-deps check-go fmt vet unit race e2e e2e-web e2e-gui e2e-greenfield bench-dva bench-pipeline bench-chat bench-pool clean
 
 all: build
 
@@ -107,6 +107,11 @@ bench-dva: build
 ## bench-chat: what the app adds per token between a provider's stream and the UI event (4 streams at 200 tokens/s)
 bench-chat: check-go
 	$(GO) test -run '^$$' -bench ChatTokenOverhead -benchtime 1x -count 5 ./app/core
+
+## bench-pool: 500 simulated workers (real NATS clients) against one pool in its own process:
+# jobs/s, p50/p99 job latency, the pool's peak RSS
+bench-pool: check-go
+	$(GO) test -run '^$$' -bench Pool500Workers -benchtime 1x ./agent/pool
 
 ## bench-pipeline: batch runs: decode vs PIL, the whole pipeline on the tiny and the full-size model
 # (needs Go, not the app binary)
