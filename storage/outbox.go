@@ -215,24 +215,21 @@ func (s *Store) Outbox(ctx context.Context) ([]OutboxItem, error) {
 
 // OutboxItem returns one outbox item, or ErrNotFound.
 func (s *Store) OutboxItem(ctx context.Context, id int64) (OutboxItem, error) {
-	items, err := s.outboxWhere(ctx, "id = ?", id)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return OutboxItem{}, fmt.Errorf("outbox item %d: %w", id, ErrNotFound)
-		}
-		return OutboxItem{}, fmt.Errorf("read outbox item %d: %w", id, err)
-	}
-	return items[0], nil
+	return s.outboxOne(ctx, fmt.Sprintf("outbox item %d", id), "id = ?", id)
 }
 
 // OutboxBySubmission returns the outbox item of a submission, or ErrNotFound.
 func (s *Store) OutboxBySubmission(ctx context.Context, submissionID int64) (OutboxItem, error) {
-	items, err := s.outboxWhere(ctx, "submission_id = ?", submissionID)
+	return s.outboxOne(ctx, fmt.Sprintf("outbox item of submission %d", submissionID), "submission_id = ?", submissionID)
+}
+
+func (s *Store) outboxOne(ctx context.Context, what, where string, arg any) (OutboxItem, error) {
+	items, err := s.outboxWhere(ctx, where, arg)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return OutboxItem{}, fmt.Errorf("outbox item of submission %d: %w", submissionID, ErrNotFound)
+			return OutboxItem{}, fmt.Errorf("%s: %w", what, ErrNotFound)
 		}
-		return OutboxItem{}, fmt.Errorf("read outbox item of submission %d: %w", submissionID, err)
+		return OutboxItem{}, fmt.Errorf("read %s: %w", what, err)
 	}
 	return items[0], nil
 }
