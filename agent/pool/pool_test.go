@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gata-contrib/gata/agent"
 	"github.com/gata-contrib/gata/agent/pool"
 	"github.com/gata-contrib/gata/dva"
+	"github.com/gata-contrib/gata/dva/dvatest"
 	"github.com/gata-contrib/gata/dva/pipeline"
 )
 
@@ -81,5 +84,48 @@ func TestPoolScoresEveryItemOnce(t *testing.T) {
 	// confirmed at least once.
 	if confirmed < int64(n-6) {
 		t.Errorf("confirmed credits %d < %d pairs handed out", confirmed, n-6)
+	}
+}
+
+// TestToleranceCoversBatchSizes measures how much the batch size changes the CPU
+// backend's scores of the shared photos (workers choose their own batch size): it must be
+// far below the pool's tolerance, which is set by the CPU-vs-GPU bound of DESIGN §5.
+func TestToleranceCoversBatchSizes(t *testing.T) {
+	e := testEngine(t)
+	var px [][]float32
+	var caps []string
+	for i := range 24 {
+		b, err := os.ReadFile(filepath.Join(dvatest.ClipDir(t), photos[i%len(photos)]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.Prepare(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		px, caps = append(px, p.Pixels), append(caps, fmt.Sprintf("photo number %d, a %s", i, photos[i%len(photos)]))
+	}
+	ref, err := e.ScorePrepared(context.Background(), px, caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for _, bs := range []int{1, 3, 7, 24} {
+		var got []float32
+		for start := 0; start < len(px); start += bs {
+			end := min(start+bs, len(px))
+			s, err := e.ScorePrepared(context.Background(), px[start:end], caps[start:end])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s...)
+		}
+		for i := range got {
+			worst = max(worst, math.Abs(float64(got[i]-ref[i])))
+		}
+	}
+	t.Logf("largest score change across batch sizes 1, 3, 7, 24: %.2g (tolerance %g)", worst, pool.DefaultTolerance)
+	if worst > pool.DefaultTolerance/100 {
+		t.Errorf("batch sizes change scores by %g, too close to the tolerance %g", worst, pool.DefaultTolerance)
 	}
 }
