@@ -29,6 +29,7 @@ type Core interface {
 	settings.Core
 	validate.Core
 	chat.Core
+	submit.Core
 	Sections() []core.Section
 	WaitEvents(ctx context.Context, after int64) ([]core.Event, bool, error)
 	LastEventID() int64
@@ -62,6 +63,7 @@ type Shell struct {
 	settings *settings.Screen
 	validate *validate.Screen
 	chat     *chat.Screen
+	submit   *submit.Screen
 
 	webURL   string
 	webText  *widget.Label
@@ -159,6 +161,9 @@ func (s *Shell) Close() {
 	if s.chat != nil {
 		s.chat.Close()
 	}
+	if s.submit != nil {
+		s.submit.Close()
+	}
 }
 
 func (s *Shell) build() fyne.CanvasObject {
@@ -176,7 +181,8 @@ func (s *Shell) build() fyne.CanvasObject {
 		case "share":
 			page = share.New(sec)
 		case "submit":
-			page = submit.New(sec)
+			s.submit = submit.New(s.ctx, sec, s.c, s.w, s.ui)
+			page = s.submit.Content()
 		case "settings":
 			s.settings = settings.New(s.ctx, sec, s.c)
 			page = s.settings.Content()
@@ -304,6 +310,9 @@ func (s *Shell) reload() {
 	s.settings.Reload()
 	s.validate.Reload()
 	s.chat.Reload()
+	if s.submit != nil {
+		s.submit.Reload()
+	}
 	if all, err := s.c.Settings(s.ctx); err == nil {
 		s.applySettings(all)
 	}
@@ -327,6 +336,10 @@ func (s *Shell) apply(e core.Event) {
 	case core.EventChat:
 		if ev, ok := e.Data.(core.ChatEvent); ok {
 			s.chat.ApplyChat(ev)
+		}
+	case core.EventSubmission, core.EventUpload:
+		if s.submit != nil {
+			s.submit.ApplySubmissions()
 		}
 	case core.EventSettings:
 		if list, ok := e.Data.([]core.Setting); ok {
