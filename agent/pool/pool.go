@@ -176,6 +176,7 @@ type jobState struct {
 	group     string
 	replica   int
 	published time.Time
+	seq       uint64 // its message in the jobs stream, when published in this session
 }
 
 type resultState struct {
@@ -552,9 +553,13 @@ func (p *Pool) publish(ctx context.Context, js *jobState) error {
 	}
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = p.js.Publish(pctx, JobsSubjectPrefix+TypeDVA, body, jetstream.WithMsgID(js.rec.Job.ID))
+		var ack *jetstream.PubAck
+		ack, err = p.js.Publish(pctx, JobsSubjectPrefix+TypeDVA, body, jetstream.WithMsgID(js.rec.Job.ID))
 		cancel()
 		if err == nil {
+			p.mu.Lock()
+			js.seq = ack.Sequence
+			p.mu.Unlock()
 			break
 		}
 		if ctx.Err() != nil {
@@ -678,4 +683,19 @@ func (p *Pool) putImage(ctx context.Context, data []byte) (string, error) {
 	p.objects[name] = true
 	p.mu.Unlock()
 	return name, nil
+}
+
+// withdraw takes the messages of jobs no longer needed off the jobs stream, so no worker
+// spends time on them (one already taken just comes back late).
+func (p *Pool) withdraw(ctx context.Context, seqs []uint64) {
+	if len(seqs) == 0 {
+		return
+	}
+	st, err := p.js.Stream(ctx, JobsStream)
+	if err != nil {
+		return
+	}
+	for _, seq := range seqs {
+		st.DeleteMsg(ctx, seq)
+	}
 }

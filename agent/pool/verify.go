@@ -407,7 +407,13 @@ func (p *Pool) settle(ctx context.Context, g *group) error {
 		g.jobs = append(g.jobs, newJob)
 		p.jobs[newJob.rec.Job.ID] = newJob
 	}
+	var withdraw []uint64
 	if d.Verified {
+		for _, js := range outstanding(g) {
+			if js.seq != 0 {
+				withdraw = append(withdraw, js.seq)
+			}
+		}
 		delete(p.groups, g.id)
 		for _, js := range g.jobs {
 			delete(p.jobs, js.rec.Job.ID)
@@ -423,6 +429,7 @@ func (p *Pool) settle(ctx context.Context, g *group) error {
 		}
 	}
 	if d.Verified {
+		p.withdraw(ctx, withdraw)
 		select {
 		case p.space <- struct{}{}:
 		default:
