@@ -78,7 +78,9 @@ func runSubmitStatus(ctx context.Context, env *Env, args []string) error {
 	var serr error
 	if nerr == nil {
 		if _, err := c.WalletAddress(ctx); err == nil {
-			s, err := c.GreenfieldStatus(ctx)
+			actx, cancel := context.WithTimeout(ctx, 20*time.Second) // the network may be out of reach
+			s, err := c.GreenfieldStatus(actx)
+			cancel()
 			st, serr = &s, err
 			if err != nil {
 				st = nil

@@ -34,6 +34,7 @@ var ErrBadShare = errors.New("bad share request")
 // OutboxStore is the outbox part of the database; storage.Store satisfies it.
 type OutboxStore interface {
 	Outbox(ctx context.Context) ([]storage.OutboxItem, error)
+	OutboxItem(ctx context.Context, id int64) (storage.OutboxItem, error)
 	OutboxBySubmission(ctx context.Context, submissionID int64) (storage.OutboxItem, error)
 	RetryUpload(ctx context.Context, id int64) error
 }
@@ -252,15 +253,8 @@ func (c *Core) UploadChanged(outboxID int64) {
 	if err != nil {
 		return
 	}
-	items, err := ob.Outbox(context.Background())
-	if err != nil {
-		return
-	}
-	for _, it := range items {
-		if it.ID == outboxID {
-			c.bus.publish(EventUpload, c.uploadItem(it))
-			return
-		}
+	if it, err := ob.OutboxItem(context.Background(), outboxID); err == nil {
+		c.bus.publish(EventUpload, c.uploadItem(it))
 	}
 }
 
