@@ -7,7 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
+#include <ucontext.h>
 #include <tuple>
 #include <utility>
 
@@ -26,41 +26,111 @@ namespace {
 
 using Body = std::function<void()>;
 
+constexpr size_t kStack = 256 << 10;
+
+// The scheduler of the launch running on this host thread.
+struct Sched {
+  ucontext_t main;
+  const Body* body;
+  Barrier* block_bar;
+};
+thread_local Sched* sched = nullptr;
+thread_local Thread* starting = nullptr;
+
+void fiber_main() {
+  Thread* me = starting;
+  self = me;
+  const dim3 grid = me->grid;
+  for (unsigned z = 0; z < grid.z; z++)
+    for (unsigned y = 0; y < grid.y; y++)
+      for (unsigned x = 0; x < grid.x; x++) {
+        me->block = dim3{x, y, z};
+        (*sched->body)();
+        self = me;
+        gata::cp_async_wait<0>();
+        sched->block_bar->wait();  // the next block starts with fresh shared memory
+      }
+  me->done = true;
+  // Returning resumes the scheduler (uc_link).
+}
+
 // run runs body as every thread of every block of the grid, one block after another.
+// It returns 0, or EMU_BAD_LAUNCH for a bad block size, or EMU_DEADLOCK when threads wait
+// at a barrier that the others never reach.
 int run(dim3 grid, dim3 block, size_t smem, const Body& body) {
   const int n = block.x * block.y * block.z;
-  if (n <= 0 || n > 1024) return 1;
+  if (n <= 0 || n > 1024) return EMU_BAD_LAUNCH;
   std::vector<unsigned char> dyn(smem + 128);
   unsigned char* dyn_smem = dyn.data() + (128 - reinterpret_cast<uintptr_t>(dyn.data()) % 128) % 128;
-  std::barrier<> block_bar(n);
+  Barrier block_bar(n);
   std::vector<std::unique_ptr<Warp>> warps;
   for (int w = 0; w < (n + 31) / 32; w++) warps.push_back(std::make_unique<Warp>(std::min(32, n - 32 * w)));
-  std::vector<std::thread> threads;
+  Sched sc{};
+  sc.body = &body;
+  sc.block_bar = &block_bar;
+  Sched* outer = sched;
+  sched = &sc;
+  std::vector<Thread> threads(n);
+  std::vector<ucontext_t> ctxs(n);
+  std::vector<std::unique_ptr<char[]>> stacks;
   for (int t = 0; t < n; t++) {
-    threads.emplace_back([&, t] {
-      Thread me;
-      me.thread = dim3{unsigned(t % block.x), unsigned(t / block.x % block.y), unsigned(t / (block.x * block.y))};
-      me.grid = grid;
-      me.bdim = block;
-      me.lane = t % 32;
-      me.warp = warps[t / 32].get();
-      me.block_bar = &block_bar;
-      me.dyn_smem = dyn_smem;
-      self = &me;
-      for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-          for (unsigned x = 0; x < grid.x; x++) {
-            me.block = dim3{x, y, z};
-            body();
-            gata::cp_async_wait<0>();
-            block_bar.arrive_and_wait();  // the next block starts with fresh shared memory
-          }
-      self = nullptr;
-    });
+    Thread& me = threads[t];
+    me.thread = dim3{unsigned(t % block.x), unsigned(t / block.x % block.y), unsigned(t / (block.x * block.y))};
+    me.grid = grid;
+    me.bdim = block;
+    me.lane = t % 32;
+    me.warp = warps[t / 32].get();
+    me.block_bar = &block_bar;
+    me.dyn_smem = dyn_smem;
+    me.fiber = &ctxs[t];
+    stacks.emplace_back(new char[kStack]);
+    getcontext(&ctxs[t]);
+    ctxs[t].uc_stack.ss_sp = stacks.back().get();
+    ctxs[t].uc_stack.ss_size = kStack;
+    ctxs[t].uc_link = &sc.main;
+    makecontext(&ctxs[t], fiber_main, 0);
   }
-  for (auto& t : threads) t.join();
-  return 0;
+  int rc = 0;
+  for (bool started = false;;) {
+    bool ran = false, left = false;
+    for (auto& t : threads) {
+      if (t.done) continue;
+      left = true;
+      if (t.blocked) continue;
+      ran = true;
+      starting = &t;
+      self = &t;
+      swapcontext(&sc.main, static_cast<ucontext_t*>(t.fiber));
+    }
+    started = true;
+    if (!left) break;
+    if (!ran && started) {
+      rc = EMU_DEADLOCK;
+      break;
+    }
+  }
+  self = nullptr;
+  sched = outer;
+  return rc;
 }
+
+}  // namespace
+
+void Barrier::wait() {
+  if (++arrived == expected) {
+    arrived = 0;
+    for (Thread* t : waiting) t->blocked = false;
+    waiting.clear();
+    return;
+  }
+  Thread* me = self;
+  me->blocked = true;
+  waiting.push_back(me);
+  swapcontext(static_cast<ucontext_t*>(me->fiber), &sched->main);
+  self = me;
+}
+
+namespace {
 
 struct Kernel {
   std::vector<int> sizes;  // of the parameters, in bytes
@@ -86,6 +156,12 @@ Kernel kernel(void (*k)(A...)) {
   return out;
 }
 
+// A kernel with a barrier that lane 0 never reaches, for the deadlock check's test.
+void emu_selftest_deadlock(int) {
+  if (threadIdx.x % 32 == 0) return;
+  __syncwarp();
+}
+
 #define K(name) {#name, kernel(name)}
 
 const std::map<std::string, Kernel>& table() {
@@ -96,6 +172,7 @@ const std::map<std::string, Kernel>& table() {
       K(attention_d16), K(attention_d32), K(attention_d64), K(attention_d80), K(attention_d128),
       K(layernorm_h), K(layernorm_f),
       K(f32_to_f16), K(im2col), K(vision_tokens), K(text_tokens), K(l2_normalize),
+      K(emu_selftest_deadlock),
   };
   return t;
 }
@@ -112,8 +189,7 @@ extern "C" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned g
   if ((int)k.sizes.size() != nparams) return EMU_BAD_ARGS;
   for (int i = 0; i < nparams; i++)
     if (k.sizes[i] != sizes[i]) return EMU_BAD_ARGS;
-  if (emu::run(dim3{gx, gy, gz}, dim3{bx, by, bz}, smem, k.bind(params))) return EMU_BAD_LAUNCH;
-  return 0;
+  return emu::run(dim3{gx, gy, gz}, dim3{bx, by, bz}, smem, k.bind(params));
 }
 
 extern "C" int emu_kernels(char* buf, int len) {

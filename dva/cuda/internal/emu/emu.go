@@ -1,5 +1,5 @@
-// Package emu runs the CUDA kernels of kernels/*.cu on the CPU, each CUDA thread a host
-// thread, so that their indexing, tiling, masking and numerics can be tested on a machine
+// Package emu runs the CUDA kernels of kernels/*.cu on the CPU, each CUDA thread a fiber
+// of the calling thread, so that their indexing, tiling, masking and numerics can be tested on a machine
 // without a GPU, and the CUDA backend's whole forward pass with them. It is for tests: it
 // is slow, and it says nothing about timing or the hardware's memory model (see emu.h).
 //
@@ -57,6 +57,7 @@ func Memset(p uint64, v byte, n int) { C.memset(ptr(p), C.int(v), C.size_t(n)) }
 var (
 	ErrNoKernel = errors.New("no such kernel")
 	ErrBadArgs  = errors.New("the arguments do not match the kernel's parameters")
+	ErrDeadlock = errors.New("deadlock: threads wait at a barrier that the others of their block or warp never reach")
 )
 
 // Launch runs a kernel as cuLaunchKernel would: args[i] holds parameter i in its low
@@ -89,6 +90,8 @@ func Launch(name string, grid, block [3]uint32, smem int, args []uint64, sizes [
 		return fmt.Errorf("launch %s: %w", name, ErrNoKernel)
 	case C.EMU_BAD_ARGS:
 		return fmt.Errorf("launch %s: %w", name, ErrBadArgs)
+	case C.EMU_DEADLOCK:
+		return fmt.Errorf("launch %s: %w", name, ErrDeadlock)
 	default:
 		return fmt.Errorf("launch %s: bad block size %v", name, block)
 	}

@@ -1,8 +1,9 @@
 // emu.h: just enough of CUDA C++ for the kernels of kernels/*.cu to compile as host C++
-// and run on the CPU, each CUDA thread a host thread. Blocks run one after another, so a
-// kernel's __shared__ variables (static here) belong to the block that runs; barriers are
-// std::barrier (the block's for __syncthreads, the warp's for __syncwarp, shuffles and
-// cp.async waits). WMMA fragments hold their whole 16x16 tile in every lane, so their
+// and run on the CPU, each CUDA thread a fiber (ucontext) of one host thread, switched at
+// barriers. Blocks run one after another, so a kernel's __shared__ variables (static here)
+// belong to the block that runs; barriers are the block's (__syncthreads) and the warp's
+// (__syncwarp, shuffles), and a barrier that some threads never reach is reported as a
+// deadlock instead of hanging. WMMA fragments hold their whole 16x16 tile in every lane, so their
 // element-to-lane mapping (unspecified by CUDA) never matters; a fragment store is written
 // by lane 0 only, so a warp that reads it back without __syncwarp reads stale data, as it
 // may on the hardware. cp.async copies are held back until the cp_async_wait that
@@ -13,7 +14,6 @@
 // memory model. Those are for the GPU tests.
 #pragma once
 
-#include <barrier>
 #include <functional>
 #include <math.h>
 
@@ -43,10 +43,22 @@ inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return
 
 namespace emu {
 
+struct Thread;
+
+// Barrier is a cooperative barrier: a thread that arrives early yields to the scheduler
+// until the last one arrives (see emu.cc).
+struct Barrier {
+  explicit Barrier(int n) : expected(n) {}
+  void wait();
+  int expected;
+  int arrived = 0;
+  std::vector<Thread*> waiting;
+};
+
 // Warp is what the lanes of one warp share.
 struct Warp {
   explicit Warp(int n) : bar(n) {}
-  std::barrier<> bar;
+  Barrier bar;
   uint32_t slot[32] = {};
 };
 
@@ -55,7 +67,7 @@ struct Thread {
   dim3 thread, block, grid, bdim;
   int lane = 0;
   Warp* warp = nullptr;
-  std::barrier<>* block_bar = nullptr;
+  Barrier* block_bar = nullptr;
   unsigned char* dyn_smem = nullptr;
   // cp.async: copies issued since the last commit, and the committed groups not yet waited for.
   struct Copy {
@@ -65,8 +77,11 @@ struct Thread {
   };
   std::vector<Copy> pending;
   std::vector<std::vector<Copy>> groups;
+  void* fiber = nullptr;  // the scheduler's context of this thread
+  bool blocked = false, done = false;
 };
 
+// self is the emulated thread running now on this host thread.
 extern thread_local Thread* self;
 
 }  // namespace emu
@@ -77,8 +92,8 @@ extern thread_local Thread* self;
 #define blockDim (emu::self->bdim)
 #define DYNAMIC_SMEM(name) unsigned char* name = emu::self->dyn_smem
 
-inline void __syncthreads() { emu::self->block_bar->arrive_and_wait(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { emu::self->warp->bar.arrive_and_wait(); }
+inline void __syncthreads() { emu::self->block_bar->wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { emu::self->warp->bar.wait(); }
 
 template <typename T>
 inline T __shfl_xor_sync(unsigned, T v, int lane_mask) {
@@ -87,9 +102,9 @@ inline T __shfl_xor_sync(unsigned, T v, int lane_mask) {
   uint32_t bits;
   std::memcpy(&bits, &v, 4);
   w->slot[emu::self->lane] = bits;
-  w->bar.arrive_and_wait();
+  w->bar.wait();
   bits = w->slot[emu::self->lane ^ lane_mask];
-  w->bar.arrive_and_wait();
+  w->bar.wait();
   T out;
   std::memcpy(&out, &bits, 4);
   return out;

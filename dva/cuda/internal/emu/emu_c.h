@@ -5,7 +5,7 @@
 extern "C" {
 #endif
 
-enum { EMU_NO_KERNEL = 1, EMU_BAD_ARGS = 2, EMU_BAD_LAUNCH = 3 };
+enum { EMU_NO_KERNEL = 1, EMU_BAD_ARGS = 2, EMU_BAD_LAUNCH = 3, EMU_DEADLOCK = 4 };
 
 // emu_launch runs kernel name like cuLaunchKernel: params[i] points at parameter i, whose
 // size in bytes the caller states in sizes[i] (checked against the kernel's signature).

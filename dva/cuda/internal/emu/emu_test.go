@@ -1,6 +1,7 @@
 package emu
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -37,5 +38,12 @@ func TestLaunchChecksArguments(t *testing.T) {
 	// Zero rows: a valid launch that touches no memory.
 	if err := Launch("l2_normalize", grid, block, 0, []uint64{0, 0, 0, 4}, []int{8, 8, 4, 4}); err != nil {
 		t.Errorf("Launch(l2_normalize, 0 rows): %v", err)
+	}
+}
+
+func TestLaunchReportsDeadlock(t *testing.T) {
+	err := Launch("emu_selftest_deadlock", [3]uint32{2, 1, 1}, [3]uint32{64, 1, 1}, 0, []uint64{0}, []int{4})
+	if !errors.Is(err, ErrDeadlock) {
+		t.Errorf("Launch(emu_selftest_deadlock) = %v, want ErrDeadlock", err)
 	}
 }
