@@ -199,7 +199,7 @@ func (w *Worker) connect() (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(w.o.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the pool %s: %w", redact(w.o.URL), err)
+		return nil, fmt.Errorf("connect to the pool %s: %w", RedactURL(w.o.URL), err)
 	}
 	if nc.IsConnected() {
 		w.connected.Store(true)
@@ -207,8 +207,8 @@ func (w *Worker) connect() (*nats.Conn, error) {
 	return nc, nil
 }
 
-// redact hides a credential in a URL's user part.
-func redact(u string) string {
+// RedactURL hides a credential in a URL's user part.
+func RedactURL(u string) string {
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
 		return u

@@ -79,7 +79,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 				enc.Encode(map[string]string{"kind": "started", "address": addr, "key": from})
 				return
 			}
-			fmt.Fprintf(env.Stdout, "Worker %s (key: %s) sharing with %s\n", addr, from, redactURL(req.Pool))
+			fmt.Fprintf(env.Stdout, "Worker %s (key: %s) sharing with %s\n", addr, from, core.RedactPool(req.Pool))
 		},
 		func(e core.WorkerEvent) {
 			mu.Lock()
@@ -113,16 +113,4 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "stopped: %d jobs, %d pairs scored\n", stats.Jobs, stats.Items)
 	}
 	return nil
-}
-
-// redactURL hides a credential in a URL's user part.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		return scheme + "://***@" + rest[at+1:]
-	}
-	return u
 }

@@ -272,3 +272,74 @@ func (c *Core) RunWorker(ctx context.Context, req WorkerRequest, started func(ad
 	err = w.Serve(ctx)
 	return w.Stats(), err
 }
+
+// ErrSharing: a worker runs already in this process (StartSharing), or none does (StopSharing).
+var ErrSharing = errors.New("sharing")
+
+// StartSharing runs the worker in the background as a job of kind "share.worker", so the
+// screens can show it (jobs done, the reason of a pause) and stop it.
+func (c *Core) StartSharing(req WorkerRequest) (JobInfo, error) {
+	for _, j := range c.jobs.List() {
+		if j.Kind == "share.worker" && !j.State.Ended() {
+			return JobInfo{}, fmt.Errorf("%w: this app shares already (job %s)", ErrSharing, j.ID)
+		}
+	}
+	if req.Pool == "" {
+		return JobInfo{}, fmt.Errorf("%w: no pool given", ErrBadRun)
+	}
+	if _, err := poolURL(req.Pool); err != nil {
+		return JobInfo{}, fmt.Errorf("%w: %v", ErrBadRun, err)
+	}
+	if _, err := req.Preferences(time.Now()); err != nil {
+		return JobInfo{}, err
+	}
+	return c.jobs.Start(JobSpec{Kind: "share.worker", Title: "Sharing with " + RedactPool(req.Pool), Subject: RedactPool(req.Pool),
+		Run: func(ctx context.Context, report func(Progress)) (any, error) {
+			var mu sync.Mutex
+			var jobs int64
+			msg := "connecting"
+			stats, err := c.RunWorker(ctx, req, func(addr, from string) {
+				mu.Lock()
+				msg = "worker " + addr
+				mu.Unlock()
+				report(Progress{Unit: "jobs", Message: msg})
+			}, func(e WorkerEvent) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch e.Kind {
+				case agent.EventBatch:
+					return
+				case agent.EventDone:
+					jobs++
+					msg = "finished " + e.Job
+				case agent.EventPaused, agent.EventYield:
+					msg = "paused: " + e.Reason
+				case agent.EventError:
+					msg = "job " + e.Job + " failed: " + e.Reason
+				default:
+					msg = e.Kind
+					if e.Job != "" {
+						msg += " " + e.Job
+					}
+				}
+				report(Progress{Done: jobs, Unit: "jobs", Message: msg})
+			})
+			if err != nil && ctx.Err() == nil {
+				return nil, err
+			}
+			return stats, nil
+		}})
+}
+
+// StopSharing stops the background worker.
+func (c *Core) StopSharing() error {
+	for _, j := range c.jobs.List() {
+		if j.Kind == "share.worker" && !j.State.Ended() {
+			return c.jobs.Cancel(j.ID)
+		}
+	}
+	return fmt.Errorf("%w: no worker runs", ErrSharing)
+}
+
+// RedactPool hides the credential in a pool URL, for showing it.
+func RedactPool(u string) string { return agent.RedactURL(u) }

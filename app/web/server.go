@@ -181,6 +181,9 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/submissions", h.listSubmissions)
 	api.HandleFunc("POST /api/submissions", h.postSubmission) // {kind, dry_run, out_dir}
 	api.HandleFunc("POST /api/verify", h.verify)              // {manifest_path, jsonl_path}
+	api.HandleFunc("GET /api/share", h.getShare)
+	api.HandleFunc("POST /api/share/worker", h.startShare) // {pool, max_temp_c, max_power_w, schedule, gpus, pause_for, …}
+	api.HandleFunc("DELETE /api/share/worker", h.stopShare)
 	api.HandleFunc("/api/", h.notFound)
 	api.HandleFunc("GET /ui/nav", h.uiNav)
 	api.HandleFunc("GET /ui/section/{id}", h.uiSection)
@@ -195,6 +198,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /ui/chat/leaderboard", h.uiChatLeaderboard)
 	api.HandleFunc("GET /ui/submit/wallet", h.uiSubmitWallet)
 	api.HandleFunc("GET /ui/submit/list", h.uiSubmitList)
+	api.HandleFunc("GET /ui/share/status", h.uiShareStatus)
 	api.HandleFunc("/ui/", h.notFound)
 	pub.Handle("/api/", s.requireAuth(api))
 	pub.Handle("/ui/", s.requireAuth(api))

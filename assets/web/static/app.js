@@ -169,6 +169,7 @@
     if (review) await openReview(Number(review[1]));
     if (id === 'chat') await loadChat();
     if (id === 'submit') await loadSubmit();
+    if (id === 'share') await loadShare();
   }
 
   function setBanner(text, kind = 'info') {
@@ -1025,7 +1026,11 @@
     const es = new EventSource('/api/events');
     state.events = es;
     es.addEventListener('open', () => setBanner(''));
-    es.addEventListener('job', (ev) => jobChanged(JSON.parse(ev.data)));
+    es.addEventListener('job', (ev) => {
+      const j = JSON.parse(ev.data);
+      jobChanged(j);
+      if (j && j.kind === 'share.worker' && state.section === 'share' && $('#share-status')) loadShare().catch(showError);
+    });
     es.addEventListener('run.paused', () => refreshRuns().catch(showError));
     es.addEventListener('verdict', (ev) => verdictChanged(JSON.parse(ev.data)));
     es.addEventListener('settings', (ev) => {
@@ -1190,6 +1195,46 @@
     }
   }
 
+  // ---- share ----
+
+  async function loadShare() {
+    const html = await request('GET', '/ui/share/status');
+    if ($('#share-status')) $('#share-status').innerHTML = html;
+  }
+
+  function shareError(text) {
+    const e = $('#share-error');
+    if (!e) return;
+    e.textContent = text;
+    e.hidden = !text;
+  }
+
+  async function startSharing(form) {
+    shareError('');
+    const f = form.elements;
+    const num = (v) => (v.trim() === '' ? 0 : Number(v));
+    const gpus = f.gpus.value.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+    try {
+      await request('POST', '/api/share/worker', { body: {
+        pool: f.pool.value.trim(), max_temp_c: num(f.max_temp_c.value), max_power_w: num(f.max_power_w.value),
+        schedule: f.schedule.value.trim(), gpus, pause_for: f.pause_for.value,
+        allow_busy_gpu: f.allow_busy_gpu.checked, run_on_battery: f.run_on_battery.checked } });
+    } catch (err) {
+      if (err.status !== 401) shareError(err.message);
+    }
+    await loadShare();
+  }
+
+  async function stopSharing() {
+    shareError('');
+    try {
+      await request('DELETE', '/api/share/worker');
+    } catch (err) {
+      if (err.status !== 401) shareError(err.message);
+    }
+    await loadShare();
+  }
+
   // ---- wiring ----
 
   document.addEventListener('submit', (ev) => {
@@ -1237,6 +1282,9 @@
     } else if (ev.target.id === 'submit-verify-form') {
       ev.preventDefault();
       verifySubmission(ev.target).catch(showError);
+    } else if (ev.target.id === 'share-form') {
+      ev.preventDefault();
+      startSharing(ev.target).catch(showError);
     } else if (ev.target.id === 'login-form') {
       login(ev).catch(showError);
     }
@@ -1258,6 +1306,7 @@
     else if (t.dataset.action === 'chat-regenerate') battleAction('regenerate', { column: t.dataset.column }).catch(showError);
     else if (t.dataset.action === 'chat-vote') vote(t).catch(showError);
     else if (t.dataset.action === 'submit-new-wallet') newWallet().catch(showError);
+    else if (t.id === 'share-stop') stopSharing().catch(showError);
     else if (t.id === 'sign-out') signOut();
   });
   document.addEventListener('change', (ev) => {
