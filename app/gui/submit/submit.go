@@ -20,6 +20,7 @@ import (
 
 	"github.com/gata-contrib/gata/app/core"
 	"github.com/gata-contrib/gata/app/gui/coming"
+	"github.com/gata-contrib/gata/app/gui/internal/note"
 )
 
 // Core is what the page needs from the service layer; *core.Core satisfies it.
@@ -115,7 +116,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.passEntry = widget.NewPasswordEntry()
 	s.passEntry.SetPlaceHolder("Passphrase")
 	s.passEntry.OnSubmitted = func(string) { s.unlock() }
-	s.unlockMsg = newMsg()
+	s.unlockMsg = note.New()
 	lockNote := widget.NewLabel("No system keyring runs here, so the key is kept in an encrypted keystore file. Enter its passphrase (a new one for a new file).")
 	lockNote.Wrapping = fyne.TextWrapWord
 	s.unlockBox = container.NewVBox(lockNote,
@@ -142,7 +143,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.hideBtn = widget.NewButtonWithIcon(HideLabel, theme.VisibilityOffIcon(), s.hideKey)
 	s.hideBtn.Hide()
 	s.exportBox = container.NewVBox(s.exportOK, container.NewBorder(nil, nil, s.exportBtn, s.hideBtn, s.exported))
-	s.walletMsg = newMsg()
+	s.walletMsg = note.New()
 	walletCard := widget.NewCard("Wallet", "", container.NewVBox(s.walletInfo, s.unlockBox, s.newBox, s.exportBox, s.walletMsg))
 
 	// The submit form.
@@ -155,10 +156,10 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.dryRun = widget.NewCheck("Dry run: only write the two files to a folder", func(on bool) { setEnabled(s.outDir, on) })
 	s.submit = widget.NewButtonWithIcon(SubmitLabel, theme.UploadIcon(), s.doSubmit)
 	s.submit.Importance = widget.HighImportance
-	s.result = newMsg()
-	note := widget.NewLabel("Packs what you made and did not submit yet, signs it with your wallet and queues it for upload to BNB Greenfield.")
-	note.Wrapping = fyne.TextWrapWord
-	submitCard := widget.NewCard("Submit", "", container.NewVBox(note, s.kind, s.dryRun, s.outDir, s.submit, s.result))
+	s.result = note.New()
+	intro := widget.NewLabel("Packs what you made and did not submit yet, signs it with your wallet and queues it for upload to BNB Greenfield.")
+	intro.Wrapping = fyne.TextWrapWord
+	submitCard := widget.NewCard("Submit", "", container.NewVBox(intro, s.kind, s.dryRun, s.outDir, s.submit, s.result))
 
 	// The verify form.
 	s.manifest = widget.NewEntry()
@@ -166,14 +167,14 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.jsonl = widget.NewEntry()
 	s.jsonl.SetPlaceHolder("beside the manifest")
 	s.verifyBtn = widget.NewButtonWithIcon(VerifyLabel, theme.ConfirmIcon(), s.verify)
-	s.verified = newMsg()
+	s.verified = note.New()
 	verifyCard := widget.NewCard("Verify a submission", "", container.NewVBox(
 		container.New(layout.NewFormLayout(), widget.NewLabel("Manifest"), s.manifest, widget.NewLabel("JSONL"), s.jsonl),
 		s.verifyBtn, s.verified))
 
 	// The submissions.
 	s.list = container.NewVBox()
-	s.listMsg = newMsg()
+	s.listMsg = note.New()
 	listCard := widget.NewCard("Submissions", "", container.NewVBox(s.list, s.listMsg))
 
 	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
@@ -202,19 +203,6 @@ func (s *Screen) goWork(f func()) {
 	}()
 }
 
-func newMsg() *widget.Label {
-	l := widget.NewLabel("")
-	l.Wrapping = fyne.TextWrapWord
-	l.Hide()
-	return l
-}
-
-func setMsg(l *widget.Label, text string, imp widget.Importance) {
-	l.Importance = imp
-	l.SetText(text)
-	l.Show()
-}
-
 func setEnabled(b fyne.Disableable, on bool) {
 	if on {
 		b.Enable()
@@ -236,7 +224,7 @@ func (s *Screen) ApplySubmissions() { s.showList() }
 func (s *Screen) showWallet() {
 	info, err := s.c.WalletStatus(s.ctx)
 	if err != nil {
-		setMsg(s.walletMsg, err.Error(), widget.DangerImportance)
+		note.Set(s.walletMsg, err.Error(), widget.DangerImportance)
 		return
 	}
 	where := info.Where
@@ -265,7 +253,7 @@ func (s *Screen) unlock() {
 		err := s.c.UnlockSecrets(s.ctx, pass)
 		s.do(func() {
 			if err != nil {
-				setMsg(s.unlockMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.unlockMsg, err.Error(), widget.DangerImportance)
 				return
 			}
 			s.passEntry.SetText("")
@@ -283,7 +271,7 @@ func (s *Screen) create() {
 		s.do(func() {
 			s.createBtn.Enable()
 			if err != nil {
-				setMsg(s.walletMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.walletMsg, err.Error(), widget.DangerImportance)
 				return
 			}
 			s.words.RemoveAll()
@@ -292,9 +280,9 @@ func (s *Screen) create() {
 			}
 			s.words.Show()
 			s.confirmBox.RemoveAll()
-			note := widget.NewLabel(fmt.Sprintf("Your new wallet %s. Write the words down, in order, and keep them offline: whoever has them owns the wallet. They are shown only now. Type these three back to save it:", nw.Address))
-			note.Wrapping = fyne.TextWrapWord
-			s.confirmBox.Add(note)
+			hint := widget.NewLabel(fmt.Sprintf("Your new wallet %s. Write the words down, in order, and keep them offline: whoever has them owns the wallet. They are shown only now. Type these three back to save it:", nw.Address))
+			hint.Wrapping = fyne.TextWrapWord
+			s.confirmBox.Add(hint)
 			form := container.New(layout.NewFormLayout())
 			s.confirm = map[int]*widget.Entry{}
 			for _, p := range nw.Confirm {
@@ -322,14 +310,14 @@ func (s *Screen) save() {
 		s.do(func() {
 			s.saveBtn.Enable()
 			if err != nil {
-				setMsg(s.walletMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.walletMsg, err.Error(), widget.DangerImportance)
 				return
 			}
 			s.words.RemoveAll()
 			s.words.Hide()
 			s.confirmBox.RemoveAll()
 			s.confirmBox.Hide()
-			setMsg(s.walletMsg, "Wallet saved.", widget.SuccessImportance)
+			note.Set(s.walletMsg, "Wallet saved.", widget.SuccessImportance)
 			s.showWallet()
 		})
 	})
@@ -347,11 +335,11 @@ func (s *Screen) importWallet() {
 		s.do(func() {
 			s.importBtn.Enable()
 			if err != nil {
-				setMsg(s.walletMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.walletMsg, err.Error(), widget.DangerImportance)
 				return
 			}
 			s.importKey.SetText("")
-			setMsg(s.walletMsg, "Imported wallet "+info.Address+".", widget.SuccessImportance)
+			note.Set(s.walletMsg, "Imported wallet "+info.Address+".", widget.SuccessImportance)
 			s.showWallet()
 		})
 	})
@@ -382,7 +370,7 @@ func (s *Screen) export() {
 		s.do(func() {
 			s.exportBtn.Enable()
 			if err != nil {
-				setMsg(s.walletMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.walletMsg, err.Error(), widget.DangerImportance)
 				return
 			}
 			s.exported.SetText(key)
@@ -414,7 +402,7 @@ func (s *Screen) doSubmit() {
 		s.do(func() {
 			s.submit.Enable()
 			if err != nil {
-				setMsg(s.result, err.Error(), widget.DangerImportance)
+				note.Set(s.result, err.Error(), widget.DangerImportance)
 				return
 			}
 			m := res.Manifest
@@ -422,7 +410,7 @@ func (s *Screen) doSubmit() {
 			if res.DryRun {
 				text = fmt.Sprintf("%s submission of %d records signed by %s (nonce %d): written to %s.", m.Kind, m.Records, m.Submitter, m.Nonce, res.ManifestPath)
 			}
-			setMsg(s.result, text, widget.SuccessImportance)
+			note.Set(s.result, text, widget.SuccessImportance)
 			s.showList()
 		})
 	})
@@ -436,10 +424,10 @@ func (s *Screen) verify() {
 		s.do(func() {
 			s.verifyBtn.Enable()
 			if err != nil {
-				setMsg(s.verified, err.Error(), widget.DangerImportance)
+				note.Set(s.verified, err.Error(), widget.DangerImportance)
 				return
 			}
-			setMsg(s.verified, fmt.Sprintf("Signed by %s: %s, %d records, content hash matches.", res.Signer, res.Manifest.Kind, res.Manifest.Records), widget.SuccessImportance)
+			note.Set(s.verified, fmt.Sprintf("Signed by %s: %s, %d records, content hash matches.", res.Signer, res.Manifest.Kind, res.Manifest.Records), widget.SuccessImportance)
 		})
 	})
 }
@@ -447,7 +435,7 @@ func (s *Screen) verify() {
 func (s *Screen) showList() {
 	subs, err := s.c.Submissions(s.ctx, listLimit)
 	if err != nil {
-		setMsg(s.listMsg, err.Error(), widget.DangerImportance)
+		note.Set(s.listMsg, err.Error(), widget.DangerImportance)
 		return
 	}
 	uploads := map[int64]core.UploadItem{}
