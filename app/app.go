@@ -125,7 +125,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Connect:  func(ctx context.Context) (greenfield.Chain, error) { return a.Core.GreenfieldChain(ctx) },
 		OnChange: func(id int64) { a.Core.UploadChanged(id) }})
 	a.Core, err = core.New(core.Options{Version: Version, DataDir: opts.DataDir, Store: a.store, Logger: a.Log, LogLevel: a.logLevel,
-		Models: modelStore(opts.DataDir), LoadEngine: loadEngine, Secrets: secrets, Passphrase: opts.Passphrase, Uploader: a.uploader})
+		Models: modelStore(opts.DataDir), LoadEngine: engineLoader(a.Log.With("service", "dva")), Secrets: secrets, Passphrase: opts.Passphrase, Uploader: a.uploader})
 	if err != nil {
 		a.closeStores()
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/gata-contrib/gata/app/cli"
 	"github.com/gata-contrib/gata/app/core"
 	"github.com/gata-contrib/gata/app/gui"
+	"github.com/gata-contrib/gata/dva/cuda"
 )
 
 // Main runs the command line (without the program name) and returns the exit status.
@@ -51,6 +52,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			a.StartJobs(ctx)
 			return a.Core, a.Close, nil
 		},
+		GPURunner:   cuda.ServeRunner,
 		Stdin:       stdin,
 		Interactive: interactive,
 	}

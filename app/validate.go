@@ -2,14 +2,13 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/gata-contrib/gata/app/core"
 	"github.com/gata-contrib/gata/dva"
-	"github.com/gata-contrib/gata/dva/clip"
-	"github.com/gata-contrib/gata/dva/cpu"
+	"github.com/gata-contrib/gata/dva/cuda"
 	"github.com/gata-contrib/gata/dva/models"
 )
 
@@ -22,14 +21,27 @@ func modelStore(dataDir string) *models.Store {
 	})
 }
 
-// loadEngine loads a model folder onto the CPU backend with every core.
-func loadEngine(ctx context.Context, dir string) (core.Engine, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+// engineLoader loads a model folder onto the GPU when one is usable (the model runs in a
+// `gata gpu-runner` child process), else onto the CPU with every core; the backend's name
+// says which, and why the GPU is not used.
+func engineLoader(log *slog.Logger) core.EngineLoader {
+	return func(ctx context.Context, dir string) (core.Engine, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b, err := cuda.Open(ctx, dir, cuda.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		opts := dva.EngineOptions{ModelDir: dir, ModelName: filepath.Base(dir)}
+		if on, _ := b.OnGPU(); on {
+			opts.BatchSize = 256 // a GPU wants large batches; the CPU keeps the default
+		}
+		e, err := dva.NewEngine(b.Config(), b, opts)
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		return e, nil
 	}
-	m, err := clip.LoadModel(dir)
-	if err != nil {
-		return nil, err
-	}
-	return dva.NewEngine(m.Config, cpu.New(m, runtime.GOMAXPROCS(0)), dva.EngineOptions{ModelDir: dir, ModelName: filepath.Base(dir)})
 }

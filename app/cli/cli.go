@@ -43,6 +43,9 @@ type Env struct {
 	Serve func(ctx context.Context, o ServeOptions) error
 	// OpenCore opens the data folder for a command that needs no UI; close releases it.
 	OpenCore func(ctx context.Context, g Global) (c *core.Core, close func() error, err error)
+	// GPURunner serves the GPU runner protocol on stdin and stdout (the hidden
+	// `gata gpu-runner`, started by the app itself).
+	GPURunner func(ctx context.Context, stdin io.Reader, stdout io.Writer) error
 	// Stdin and Interactive: where answers come from and whether a person is there to
 	// see progress bars and answer questions.
 	Stdin       io.Reader
@@ -73,6 +76,7 @@ func commands() []command {
 		{"worker", "share this machine with a pool: take scoring jobs, sign and return the results", runWorker},
 		{"version", "print the version", runVersion},
 		{"help", "show help for the app or a command", runHelp},
+		{"gpu-runner", "", runGPURunner}, // hidden: the app's GPU child process
 	}
 }
 
@@ -216,6 +220,9 @@ commands:
 	cs := commands()
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
 	for _, c := range cs {
+		if c.summary == "" {
+			continue // hidden
+		}
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `

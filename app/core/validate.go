@@ -185,6 +185,7 @@ type ValidateState struct {
 	Ready   bool          `json:"ready"`             // it can score now
 	Problem string        `json:"problem,omitempty"` // why it cannot, for people
 	Loaded  bool          `json:"loaded"`            // it is in memory already
+	Backend string        `json:"backend,omitempty"` // where the loaded model runs: the GPU, or the CPU and why not the GPU
 	Models  []ModelStatus `json:"models"`            // every known model
 }
 
@@ -215,8 +216,11 @@ func (c *Core) ValidateState(ctx context.Context) (ValidateState, error) {
 	}
 	st.Ready = true
 	c.engines.mu.Lock()
-	_, st.Loaded = c.engines.loaded[dir]
+	e, loaded := c.engines.loaded[dir]
 	c.engines.mu.Unlock()
+	if st.Loaded = loaded; loaded {
+		st.Backend = e.Info().Backend
+	}
 	return st, nil
 }
 

@@ -164,8 +164,8 @@ func TestValidateStateFollowsTheModelSetting(t *testing.T) {
 	if res.Model.Dir != dir || *loads != 1 {
 		t.Errorf("ScorePair used %q (%d loads), want the chosen folder %q loaded once", res.Model.Dir, *loads, dir)
 	}
-	if st, _ := c.ValidateState(ctx); !st.Loaded {
-		t.Error("ValidateState().Loaded = false after scoring")
+	if st, _ := c.ValidateState(ctx); !st.Loaded || st.Backend == "" || st.Backend != res.Model.Backend {
+		t.Errorf("ValidateState() after scoring = loaded %v on %q, want loaded on %q", st.Loaded, st.Backend, res.Model.Backend)
 	}
 
 	huge := make([]byte, MaxImageBytes+1)

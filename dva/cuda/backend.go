@@ -177,6 +177,9 @@ func (b *Backend) Name() string {
 // EmbedDim is the width of the joint embedding space.
 func (b *Backend) EmbedDim() int { return b.cfg.EmbedDim }
 
+// Config is the model's configuration.
+func (b *Backend) Config() *clip.Config { return b.cfg }
+
 // OnGPU reports whether the model runs on the GPU, and if not, why.
 func (b *Backend) OnGPU() (bool, string) {
 	b.mu.Lock()
@@ -339,7 +342,7 @@ func (b *Backend) fallBack(why error) error {
 		b.proc = nil
 	}
 	b.cpu, b.reason = c, oneLine(why.Error())
-	b.opts.Logger.Warn("scoring on the CPU", "reason", b.reason)
+	b.opts.Logger.Info("scoring on the CPU", "reason", b.reason)
 	return nil
 }
 
