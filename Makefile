@@ -87,7 +87,7 @@ e2e-gui: build
 	GATA_ARTIFACTS=$(ARTIFACTS) $(GO) test -count=1 -tags e2e ./app/gui/ ./app/
 
 ## e2e-greenfield: a real local Greenfield network (gnfd + 3 gnfd-sp + MariaDB on 127.0.0.1):
-# builds the two binaries once into ~/.cache/gata-localnet (cold: ~12 min, warm: instant),
+# builds the two binaries once into ~/.cache/gata-localnet (cold: ~16 min, cached: instant),
 # then uploads, kills gata serve mid-upload, resumes, reads back and shares
 e2e-greenfield: build apt
 	@bins=$$(bash storage/greenfield/localnet/tools/build.sh | tail -n 1) && \
