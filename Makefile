@@ -90,7 +90,7 @@ e2e-gui: build
 # builds the two binaries once into ~/.cache/gata-localnet (cold: ~16 min, cached: instant),
 # then uploads, kills gata serve mid-upload, resumes, reads back and shares
 e2e-greenfield: build apt
-	@bins=$$(bash storage/greenfield/localnet/tools/build.sh | tail -n 1) && \
+	@set -o pipefail; bins=$$(bash storage/greenfield/localnet/tools/build.sh | tail -n 1) && \
 	GATA_BIN=$(CURDIR)/$(BIN) GATA_LOCALNET_BIN=$$bins $(GO) test $(LDFLAGS) -count=1 -timeout 40m -tags e2e,greenfield \
 	  -run '^(TestGreenfieldEndToEnd|TestStart)$$' ./app/ ./storage/greenfield/localnet/
 
