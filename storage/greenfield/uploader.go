@@ -212,6 +212,10 @@ func (u *Uploader) changed(id int64) {
 	}
 }
 
+// cancelAfter is the number of failed attempts after which a created object whose
+// payload does not go through is cancelled, to be created again.
+const cancelAfter = 3
+
 // errPermanent marks errors no retry can fix (the object name holds other content).
 var errPermanent = errors.New("permanent")
 
@@ -386,8 +390,16 @@ func (u *Uploader) putSealed(ctx context.Context, chain Chain, it storage.Outbox
 		}
 		if err := chain.PutObject(ctx, it.Bucket, object, size, body, contentType); err != nil {
 			// The payload may have arrived before the error (or before a crash last time).
-			if now, herr := chain.HeadObject(ctx, it.Bucket, object); herr == nil && now.Status == StatusSealed {
+			now, herr := chain.HeadObject(ctx, it.Bucket, object)
+			if herr == nil && now.Status == StatusSealed {
 				return nil
+			}
+			// After repeated failures start over: the next attempt creates the object
+			// afresh instead of resuming what the providers may hold of it.
+			if herr == nil && now.Status == StatusCreated && it.Attempts+1 >= cancelAfter && ctx.Err() == nil {
+				if cerr := chain.CancelCreateObject(ctx, it.Bucket, object); cerr != nil {
+					u.log.Warn("cancel object", "object", object, "err", cerr)
+				}
 			}
 			return fmt.Errorf("put object %s: %w", object, err)
 		}

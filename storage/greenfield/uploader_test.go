@@ -398,6 +398,24 @@ func TestRetriesWithBackoff(t *testing.T) {
 	}
 }
 
+func TestStartsOverAfterRepeatedPutFailures(t *testing.T) {
+	f := newFixture(t)
+	f.fake.fails["PutObject"] = 3
+	it := f.submit("chat", records)
+	stop := serve(f.uploader(Options{}))
+	done := f.waitState(it.ID, storage.OutboxDone)
+	stop()
+	if n := f.fake.count("CancelCreateObject"); n != 1 {
+		t.Errorf("CancelCreateObject called %d times, want 1 (after the third failed put)", n)
+	}
+	if n := f.fake.count("CreateObject"); n != 3 {
+		t.Errorf("CreateObject called %d times, want 3 (the object twice, the manifest once)", n)
+	}
+	if o := f.fake.object(done.Bucket, done.Object); o == nil || string(o.data) != records {
+		t.Errorf("object after starting over = %+v", o)
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	u := New(Options{MinBackoff: time.Second, MaxBackoff: 10 * time.Second})
 	for _, tt := range []struct {
