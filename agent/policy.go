@@ -116,6 +116,8 @@ type Preferences struct {
 	SuspendFullscreen bool `json:"suspend_fullscreen"`
 	// Schedule lists when sharing may run; empty means any time.
 	Schedule []Window `json:"schedule,omitempty"`
+	// Paused pauses until it is cleared (the window's "Pause sharing").
+	Paused bool `json:"paused,omitempty"`
 	// PauseUntil pauses everything until then (pause for 1 h, 4 h, until tomorrow).
 	PauseUntil time.Time `json:"pause_until,omitzero"`
 	// MaxTempC pauses a card at or above this temperature (it resumes 3 °C below) and
@@ -317,6 +319,9 @@ func (g *Governor) decide(now time.Time, gpus []GPU, desk DesktopState) State {
 	p := g.prefs
 	pause := func(format string, args ...any) State {
 		return State{Run: false, Reason: fmt.Sprintf(format, args...), Duty: 0, GPUs: gpus}
+	}
+	if p.Paused {
+		return pause("paused by you (Pause sharing)")
 	}
 	if now.Before(p.PauseUntil) {
 		return pause("paused by you until %s", p.PauseUntil.Format("Mon 15:04"))

@@ -90,6 +90,7 @@ func TestGovernorDecides(t *testing.T) {
 	}{
 		{"nothing set", Preferences{}, gpu(60, 100, 0), DesktopState{}, true, "", 1},
 		{"no GPU (CPU shared)", Preferences{RequireIdle: true, MaxTempC: 80}, nil, DesktopState{}, true, "", 1},
+		{"paused from the window", Preferences{Paused: true}, gpu(60, 100, 0), DesktopState{}, false, "paused by you (Pause sharing)", 0},
 		{"paused by the user", Preferences{PauseUntil: noon.Add(time.Hour)}, gpu(60, 100, 0), DesktopState{}, false, "paused by you until", 0},
 		{"pause over", Preferences{PauseUntil: noon.Add(-time.Minute)}, gpu(60, 100, 0), DesktopState{}, true, "", 1},
 		{"outside the schedule", Preferences{Schedule: night}, gpu(60, 100, 0), DesktopState{}, false, "outside the schedule (22:00-07:00)", 0},

@@ -219,6 +219,11 @@ func (c *Core) RunWorker(ctx context.Context, req WorkerRequest, started func(ad
 			}
 		}})
 	gov.Evaluate(ctx)
+	if c.SharingPaused(ctx) {
+		prefs.Paused = true
+		gov.SetPreferences(prefs)
+		gov.Evaluate(ctx)
+	}
 	engine := func(ctx context.Context, model, sha string) (pipeline.Scorer, string, error) {
 		if req.Model != "" {
 			model = req.Model
@@ -269,8 +274,28 @@ func (c *Core) RunWorker(ctx context.Context, req WorkerRequest, started func(ad
 	gctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go gov.Serve(gctx)
+	go c.followSharingPaused(gctx, gov)
 	err = w.Serve(ctx)
 	return w.Stats(), err
+}
+
+// followSharingPaused keeps the governor paused while the share.paused setting (the
+// window's "Pause sharing") is on.
+func (c *Core) followSharingPaused(ctx context.Context, gov *agent.Governor) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p := gov.Preferences()
+		if paused := c.SharingPaused(ctx); paused != p.Paused {
+			p.Paused = paused
+			gov.SetPreferences(p)
+		}
+	}
 }
 
 // ErrSharing: a worker runs already in this process (StartSharing), or none does (StopSharing).

@@ -30,6 +30,7 @@ type Core interface {
 	validate.Core
 	chat.Core
 	submit.Core
+	share.Core
 	Sections() []core.Section
 	WaitEvents(ctx context.Context, after int64) ([]core.Event, bool, error)
 	LastEventID() int64
@@ -64,6 +65,7 @@ type Shell struct {
 	validate *validate.Screen
 	chat     *chat.Screen
 	submit   *submit.Screen
+	share    *share.Screen
 
 	webURL   string
 	webText  *widget.Label
@@ -164,6 +166,9 @@ func (s *Shell) Close() {
 	if s.submit != nil {
 		s.submit.Close()
 	}
+	if s.share != nil {
+		s.share.Close()
+	}
 }
 
 func (s *Shell) build() fyne.CanvasObject {
@@ -179,7 +184,8 @@ func (s *Shell) build() fyne.CanvasObject {
 			s.validate = validate.New(s.ctx, sec, s.c, s.w, s.ui)
 			page = s.validate.Content()
 		case "share":
-			page = share.New(sec)
+			s.share = share.New(s.ctx, sec, s.c, s.ui)
+			page = s.share.Content()
 		case "submit":
 			s.submit = submit.New(s.ctx, sec, s.c, s.w, s.ui)
 			page = s.submit.Content()
@@ -313,6 +319,9 @@ func (s *Shell) reload() {
 	if s.submit != nil {
 		s.submit.Reload()
 	}
+	if s.share != nil {
+		s.share.Reload()
+	}
 	if all, err := s.c.Settings(s.ctx); err == nil {
 		s.applySettings(all)
 	}
@@ -324,6 +333,9 @@ func (s *Shell) apply(e core.Event) {
 		if j, ok := e.Data.(core.JobInfo); ok {
 			s.settings.ApplyJob(j)
 			s.validate.ApplyJob(j)
+			if s.share != nil {
+				s.share.ApplyJob(j)
+			}
 		}
 	case core.EventRunPaused:
 		if p, ok := e.Data.(core.RunPaused); ok {
