@@ -380,39 +380,40 @@ func TestUploadToDone(t *testing.T) {
 	}
 }
 
-func TestRetriesWithBackoff(t *testing.T) {
-	f := newFixture(t)
-	f.fake.fails["PutObject"] = 2
-	it := f.submit("chat", records)
-	stop := serve(f.uploader(Options{}))
-	done := f.waitState(it.ID, storage.OutboxDone)
-	stop()
-	if done.Attempts != 2 || done.Error != "" {
-		t.Errorf("after two failed puts: attempts %d, error %q; want 2 and no error", done.Attempts, done.Error)
-	}
-	if n := f.fake.count("PutObject"); n != 4 {
-		t.Errorf("PutObject called %d times, want 4 (3 for the payload, 1 for the manifest)", n)
-	}
-	if n := f.fake.count("CreateObject"); n != 2 {
-		t.Errorf("CreateObject called %d times, want 2: a failed put keeps the created object", n)
-	}
-}
-
-func TestStartsOverAfterRepeatedPutFailures(t *testing.T) {
-	f := newFixture(t)
-	f.fake.fails["PutObject"] = 3
-	it := f.submit("chat", records)
-	stop := serve(f.uploader(Options{}))
-	done := f.waitState(it.ID, storage.OutboxDone)
-	stop()
-	if n := f.fake.count("CancelCreateObject"); n != 1 {
-		t.Errorf("CancelCreateObject called %d times, want 1 (after the third failed put)", n)
-	}
-	if n := f.fake.count("CreateObject"); n != 3 {
-		t.Errorf("CreateObject called %d times, want 3 (the object twice, the manifest once)", n)
-	}
-	if o := f.fake.object(done.Bucket, done.Object); o == nil || string(o.data) != records {
-		t.Errorf("object after starting over = %+v", o)
+// TestRetriesFailedPuts: a failed put is retried with backoff on the created object;
+// after the third failure the object is cancelled and created afresh.
+func TestRetriesFailedPuts(t *testing.T) {
+	for _, tt := range []struct {
+		name                   string
+		fails                  int
+		creates, puts, cancels int
+	}{
+		{"two failures resume the created object", 2, 2, 4, 0},
+		{"three failures start over", 3, 3, 5, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.fake.fails["PutObject"] = tt.fails
+			it := f.submit("chat", records)
+			stop := serve(f.uploader(Options{}))
+			done := f.waitState(it.ID, storage.OutboxDone)
+			stop()
+			if done.Attempts != tt.fails || done.Error != "" {
+				t.Errorf("attempts %d, error %q; want %d and no error once done", done.Attempts, done.Error, tt.fails)
+			}
+			// The manifest is created and put once; the rest is the payload's.
+			for _, c := range []struct {
+				call string
+				want int
+			}{{"CreateObject", tt.creates}, {"PutObject", tt.puts}, {"CancelCreateObject", tt.cancels}} {
+				if n := f.fake.count(c.call); n != c.want {
+					t.Errorf("%s called %d times, want %d", c.call, n, c.want)
+				}
+			}
+			if o := f.fake.object(done.Bucket, done.Object); o == nil || string(o.data) != records {
+				t.Errorf("object = %+v", o)
+			}
+		})
 	}
 }
 
