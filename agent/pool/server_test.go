@@ -1,0 +1,119 @@
+package pool_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gata-contrib/gata/agent/pool"
+	"github.com/gata-contrib/gata/dva/pipeline"
+)
+
+// TestWorkerCredentials: only a credential the ledger issued connects, and a worker may
+// not publish jobs, touch the streams or write images; a revoked credential stops working.
+func TestWorkerCredentials(t *testing.T) {
+	src := memSource{name: "mem://creds", n: 40}
+	r := newRigOf(t, []pipeline.Source{src}, []string{src.name})
+	r.start(simOptions(3))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	if nc, err := nats.Connect(r.pool.URL(), nats.Token("gw_not-issued"), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("a credential never issued connected")
+	}
+	if nc, err := nats.Connect(r.pool.URL(), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("a client without a credential connected")
+	}
+	nc, err := nats.Connect(r.pool.URL(), nats.Token(r.token))
+	if err != nil {
+		t.Fatalf("connect with an issued credential: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Consumer(ctx, pool.JobsStream, pool.WorkerConsumer(pool.TypeDVA)); err != nil {
+		t.Errorf("a worker cannot find the jobs: %v", err)
+	}
+	// A refused request gets no answer: each is given a second.
+	var ctx1 context.Context
+	refused := []struct {
+		name string
+		do   func() error
+	}{
+		{"publish a job", func() error {
+			_, err := js.Publish(ctx1, pool.JobsSubjectPrefix+pool.TypeDVA, []byte(`{"id":"forged"}`))
+			return err
+		}},
+		{"delete the jobs stream", func() error { return js.DeleteStream(ctx1, pool.JobsStream) }},
+		{"purge the results", func() error {
+			s, err := js.Stream(ctx1, pool.ResultsStream)
+			if err != nil {
+				return err
+			}
+			return s.Purge(ctx1)
+		}},
+		{"read the results", func() error {
+			_, err := js.CreateOrUpdateConsumer(ctx1, pool.ResultsStream, jetstream.ConsumerConfig{Durable: "thief", AckPolicy: jetstream.AckExplicitPolicy})
+			return err
+		}},
+		{"write an image", func() error {
+			obs, err := js.ObjectStore(ctx1, pool.ImagesBucket)
+			if err != nil {
+				return err
+			}
+			_, err = obs.PutBytes(ctx1, "forged", []byte("not an image"))
+			return err
+		}},
+	}
+	for _, x := range refused {
+		var cancel1 context.CancelFunc
+		ctx1, cancel1 = context.WithTimeout(ctx, time.Second)
+		if err := x.do(); err == nil {
+			t.Errorf("a worker could %s", x.name)
+		}
+		cancel1()
+	}
+	if _, err := js.Stream(ctx, pool.JobsStream); err != nil {
+		t.Errorf("the jobs stream is gone: %v", err)
+	}
+
+	if n, err := r.store.RevokePoolInvite(ctx, "test"); err != nil || n != 1 {
+		t.Fatalf("RevokePoolInvite = %d, %v", n, err)
+	}
+	// The server remembers a valid credential for 30 s; a new one is checked at once.
+	tok, sum, _ := pool.NewToken()
+	if err := r.store.AddPoolInvite(ctx, sum, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.store.RevokePoolInvite(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(r.pool.URL(), nats.Token(tok), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Error("a revoked credential connected")
+	}
+}
+
+// TestServerNeedsTLSOffLoopback: a pool listening beyond loopback without a certificate
+// does not start.
+func TestServerNeedsTLSOffLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", "192.0.2.1:4222", "[::]:0"} {
+		if s, err := pool.StartServer(pool.ServerOptions{Listen: addr, StoreDir: t.TempDir()}); err == nil {
+			s.Shutdown()
+			t.Errorf("StartServer(%s) without TLS started", addr)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1", "localhost:x"} {
+		if s, err := pool.StartServer(pool.ServerOptions{Listen: addr, StoreDir: t.TempDir()}); err == nil {
+			s.Shutdown()
+			t.Errorf("StartServer(%q) with a bad address started", addr)
+		}
+	}
+}
