@@ -45,6 +45,8 @@ func testRunner(mode string) int {
 		}
 	case "emu":
 		open = func(dir string) (dva.Backend, error) { return newEngine(newEmuDevice(1<<20), dir, "emulated GPU") }
+	case "gpu":
+		open = openGPU
 	case "fail":
 		open = func(dir string) (dva.Backend, error) { return nil, errors.New("no GPU in this test runner") }
 	default:
