@@ -26,6 +26,8 @@ type (
 	WorkerStats = agent.Stats
 	// GateState is whether the worker may run now, and why not.
 	GateState = agent.State
+	// GPUState is one card as the worker's telemetry read it.
+	GPUState = agent.GPU
 )
 
 // WorkerRequest starts `gata worker`: the pool to work for and the owner's limits.

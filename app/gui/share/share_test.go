@@ -12,7 +12,6 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/gata-contrib/gata/agent"
 	"github.com/gata-contrib/gata/app/core"
 	"github.com/gata-contrib/gata/app/gui/internal/widgettest"
 )
@@ -110,9 +109,9 @@ func TestShareStartsWithTheLimitsTyped(t *testing.T) {
 	}
 
 	f.mu.Lock()
-	f.worker = core.WorkerState{Running: true, Stats: agent.Stats{Address: "0xAbC", Connected: true, Jobs: 7, Items: 1800},
-		Gate: agent.State{Run: false, Reason: "GPU 0 at 85 °C, at or over the 80 °C limit",
-			GPUs: []agent.GPU{{Index: 0, Name: "Fake GPU", TempC: 85, PowerW: 190, OtherProcesses: 0}}}}
+	f.worker = core.WorkerState{Running: true, Stats: core.WorkerStats{Address: "0xAbC", Connected: true, Jobs: 7, Items: 1800},
+		Gate: core.GateState{Run: false, Reason: "GPU 0 at 85 °C, at or over the 80 °C limit",
+			GPUs: []core.GPUState{{Index: 0, Name: "Fake GPU", TempC: 85, PowerW: 190, OtherProcesses: 0}}}}
 	f.mu.Unlock()
 	s.ApplyJob(core.JobInfo{Kind: "share.worker"})
 	q.Until(t, "the pause and its reason show", func() bool {
