@@ -7,7 +7,8 @@
 // an online softmax that never writes the score matrix to global memory, with a causal
 // variant for the text tower (attention.cu), LayerNorm (layernorm.cu), and the element-wise
 // kernels around them: half conversion, im2col for the patch embedding, the token
-// sequences of both towers, L2 normalisation (embed.cu). Each kernel's comment gives its
+// sequences of both towers, L2 normalisation (embed.cu); and preprocessing from 8-bit
+// RGB: PIL's resize, the centre crop and the normalisation (resize.cu). Each kernel's comment gives its
 // grid, block and shared memory. The same sources compile as host C++ for the emulator in
 // dva/cuda/internal/emu, which is how they are tested without a GPU.
 package kernels

@@ -20,6 +20,8 @@ var (
 	layernormPTX string
 	//go:embed embed.ptx
 	embedPTX string
+	//go:embed resize.ptx
+	resizePTX string
 )
 
 // Modules returns every module with its kernels.
@@ -33,5 +35,6 @@ func Modules() []Module {
 		{"attention", attentionPTX, []string{"attention_d16", "attention_d32", "attention_d64", "attention_d80", "attention_d128"}},
 		{"layernorm", layernormPTX, []string{"layernorm_h", "layernorm_f"}},
 		{"embed", embedPTX, []string{"f32_to_f16", "im2col", "vision_tokens", "text_tokens", "l2_normalize"}},
+		{"resize", resizePTX, []string{"resize_coeffs", "resize_h", "resize_v_normalize"}},
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gata-contrib/gata/dva"
 	"github.com/gata-contrib/gata/dva/cuda/internal/emu"
+	"github.com/gata-contrib/gata/dva/preprocess"
 	"github.com/gata-contrib/gata/dva/tensor"
 	"github.com/gata-contrib/gata/kernels"
 )
@@ -35,6 +36,7 @@ func runKernelTests(t *testing.T, d device) {
 	t.Run("attention", func(t *testing.T) { testAttention(t, d) })
 	t.Run("layernorm", func(t *testing.T) { testLayerNorm(t, d) })
 	t.Run("elementwise", func(t *testing.T) { testElementwise(t, d) })
+	t.Run("preprocess", func(t *testing.T) { testPreprocess(t, d) })
 }
 
 // --- helpers --------------------------------------------------------------------------
@@ -443,3 +445,54 @@ func TestKernelNames(t *testing.T) {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
+// --- preprocessing ----------------------------------------------------------------------
+
+func testPreprocess(t *testing.T, d device) {
+	for _, tt := range []struct {
+		name          string
+		w, h          int
+		interpolation string
+		mode          string
+	}{
+		{"downscale_landscape", 300, 200, preprocess.Bicubic, preprocess.ResizeShortest},
+		{"downscale_portrait_bilinear", 230, 500, preprocess.Bilinear, preprocess.ResizeShortest},
+		{"exact_size_crop_only", 224, 260, preprocess.Bicubic, preprocess.ResizeShortest},
+		{"upscale", 100, 150, preprocess.Bicubic, preprocess.ResizeShortest},
+		{"squash", 640, 97, preprocess.Bicubic, preprocess.ResizeSquash},
+		{"large", 1024, 768, preprocess.Bicubic, preprocess.ResizeShortest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRand(uint64(tt.w*1000 + tt.h))
+			rgb := make([]byte, 3*tt.w*tt.h)
+			for y := range tt.h { // smooth gradients with noise and hard edges: clipping, rounding
+				for x := range tt.w {
+					for c := range 3 {
+						v := (x*(c+1)*7+y*3)%256 + r.IntN(40) - 20
+						if (x/17+y/13)%5 == 0 {
+							v = 255 * ((x + c) % 2)
+						}
+						rgb[3*(y*tt.w+x)+c] = byte(min(max(v, 0), 255))
+					}
+				}
+			}
+			cfg := preprocess.DefaultConfig()
+			cfg.Interpolation, cfg.ResizeMode = tt.interpolation, tt.mode
+			crop, err := preprocess.Crop(&preprocess.RGB{Pix: rgb, W: tt.w, H: tt.h}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]float32, 3*cfg.Size*cfg.Size)
+			preprocess.Normalize(crop.Pix, cfg, want)
+
+			mem := newDevMem(t, d)
+			ws := newWorkspace(d)
+			defer ws.release()
+			out := mem.zeros(4 * len(want))
+			if err := preprocessRGB(d, ws, rgb, tt.w, tt.h, cfg, out); err != nil {
+				t.Fatalf("preprocessRGB: %v", err)
+			}
+			compare(t, "preprocessRGB", mem.readF32(out, len(want)), want, 0, 0)
+		})
+	}
+}

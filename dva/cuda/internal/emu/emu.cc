@@ -15,6 +15,7 @@
 #include "embed.cu"
 #include "gemm.cu"
 #include "layernorm.cu"
+#include "resize.cu"
 
 #include "emu_c.h"
 
@@ -172,6 +173,7 @@ const std::map<std::string, Kernel>& table() {
       K(attention_d16), K(attention_d32), K(attention_d64), K(attention_d80), K(attention_d128),
       K(layernorm_h), K(layernorm_f),
       K(f32_to_f16), K(im2col), K(vision_tokens), K(text_tokens), K(l2_normalize),
+      K(resize_coeffs), K(resize_h), K(resize_v_normalize),
       K(emu_selftest_deadlock),
   };
   return t;

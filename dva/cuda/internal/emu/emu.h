@@ -116,6 +116,13 @@ inline float __int_as_float(int i) {
   return f;
 }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+// The explicitly rounded operations. The host build does not fuse either: ISO C++
+// (-std=c++20, not gnu++) keeps GCC's -ffp-contract=off, and baseline x86-64 has no FMA.
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dsub_rn(double a, double b) { return a - b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 

@@ -3,4 +3,4 @@
 package emu
 
 // kernelSources is the SHA-256 of the kernels/*.cu and *.cuh files this build compiled.
-const kernelSources = "b741909a21a09eb4f9e0c745be136cb4d762c3a453314b551125eaf7becdbd52"
+const kernelSources = "60e0974b8c6bb1aa0cb80917374c36db2ce9b2fc0a2b65fbe27466f585ecc512"
