@@ -88,4 +88,3 @@ func b2i(b bool) int {
 	}
 	return 0
 }
-
