@@ -10,10 +10,11 @@ export GOFLAGS ?= -buildvcs=false
 # The checksum database lacks one of the Greenfield tree's dependencies; go.sum has them.
 export GONOSUMDB ?= github.com/bnb-chain
 
-# Fyne (cgo + OpenGL/X11 headers), Xvfb and ImageMagick for the window test, Chromium and
+# Fyne (cgo + OpenGL/X11 headers), g++ for the CUDA kernel emulator that tests dva/cuda
+# without a GPU, Xvfb and ImageMagick for the window test, Chromium and
 # Node for the browser test (node and npm from apt only when neither is on the PATH: a
 # NodeSource nodejs already carries npm and conflicts with Debian's npm package).
-APT_PKGS := gcc pkg-config libgl1-mesa-dev libxcursor-dev libxrandr-dev libxinerama-dev \
+APT_PKGS := gcc g++ pkg-config libgl1-mesa-dev libxcursor-dev libxrandr-dev libxinerama-dev \
             libxi-dev libxxf86vm-dev libxkbcommon-dev libwayland-dev xvfb x11-utils \
             imagemagick chromium ca-certificates git mariadb-server
 # Only for `make bench-dva` and `make bench-pipeline`: the PyTorch reference, with OpenBLAS
