@@ -50,6 +50,23 @@ func benchTexts(n, ctxLen int) [][]int32 {
 	return ids
 }
 
+// measure calls fn once to warm up (workspace, clocks), then b.N times, and reports
+// items/s as unit.
+func measure(b *testing.B, items int, unit string, fn func() error) {
+	b.Helper()
+	if err := fn(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		if err := fn(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(items*b.N)/time.Since(start).Seconds(), unit)
+}
+
 func BenchmarkGPUImages(b *testing.B) {
 	dir := fullModel(b)
 	d := gpuDevice(b)
@@ -61,18 +78,10 @@ func BenchmarkGPUImages(b *testing.B) {
 	n := benchBatch()
 	S := e.cfg.Vision.ImageSize
 	pix := halvesParallel(randn(newRand(1), n*3*S*S, 1))
-	ctx := context.Background()
-	if _, err := e.encodeImagesHalf(ctx, pix, n); err != nil { // warm up: workspace, clocks
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	start := time.Now()
-	for b.Loop() {
-		if _, err := e.encodeImagesHalf(ctx, pix, n); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "images/s")
+	measure(b, n, "images/s", func() error {
+		_, err := e.encodeImagesHalf(context.Background(), pix, n)
+		return err
+	})
 }
 
 func BenchmarkGPUTexts(b *testing.B) {
@@ -85,18 +94,10 @@ func BenchmarkGPUTexts(b *testing.B) {
 	defer e.Close()
 	n := benchBatch()
 	ids := benchTexts(n, e.cfg.Text.ContextLength)
-	ctx := context.Background()
-	if _, err := e.EncodeTexts(ctx, ids); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	start := time.Now()
-	for b.Loop() {
-		if _, err := e.EncodeTexts(ctx, ids); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "texts/s")
+	measure(b, n, "texts/s", func() error {
+		_, err := e.EncodeTexts(context.Background(), ids)
+		return err
+	})
 }
 
 // BenchmarkGPURunnerImages is the path the app takes: float pixels converted to half in
@@ -113,18 +114,10 @@ func BenchmarkGPURunnerImages(b *testing.B) {
 	n := benchBatch()
 	S := r.cfg.Vision.ImageSize
 	pix := randn(newRand(1), n*3*S*S, 1)
-	ctx := context.Background()
-	if _, err := r.EncodeImages(ctx, pix, n); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	start := time.Now()
-	for b.Loop() {
-		if _, err := r.EncodeImages(ctx, pix, n); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "images/s")
+	measure(b, n, "images/s", func() error {
+		_, err := r.EncodeImages(context.Background(), pix, n)
+		return err
+	})
 }
 
 // BenchmarkGPUGEMM times the GEMMs of a ViT-B/16 block at batch 256 (M = 256·197 rows).

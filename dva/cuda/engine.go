@@ -53,19 +53,16 @@ func (e *engine) EncodeImages(ctx context.Context, pixels []float32, n int) ([]f
 
 // encodeImagesHalf runs the image tower on pixels already in half precision.
 func (e *engine) encodeImagesHalf(ctx context.Context, pix []byte, n int) ([]float32, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.m == nil {
-		return nil, errClosed
-	}
-	return e.m.encodeImages(ctx, e.ws, pix, n)
+	return e.run(ctx, func(m *model) ([]float32, error) { return m.encodeImages(ctx, e.ws, pix, n) })
 }
 
 // EncodeTexts runs the text tower.
 func (e *engine) EncodeTexts(ctx context.Context, ids [][]int32) ([]float32, error) {
+	return e.run(ctx, func(m *model) ([]float32, error) { return m.encodeTexts(ctx, e.ws, ids) })
+}
+
+// run runs one forward pass, alone on the device.
+func (e *engine) run(ctx context.Context, fn func(m *model) ([]float32, error)) ([]float32, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -74,7 +71,7 @@ func (e *engine) EncodeTexts(ctx context.Context, ids [][]int32) ([]float32, err
 	if e.m == nil {
 		return nil, errClosed
 	}
-	return e.m.encodeTexts(ctx, e.ws, ids)
+	return fn(e.m)
 }
 
 // Close frees the model and the activations on the device.
