@@ -187,6 +187,12 @@ func (b *Backend) OnGPU() (bool, string) {
 	return b.cpu == nil, b.reason
 }
 
+// Requests larger than these go to the runner in several frames (variables for a test).
+var (
+	maxImagesPerRequest = 1024
+	maxTextsPerRequest  = 8192
+)
+
 // EncodeImages runs the image tower, on the GPU with the pixels sent in half precision.
 func (b *Backend) EncodeImages(ctx context.Context, pixels []float32, n int) ([]float32, error) {
 	S := b.cfg.Vision.ImageSize
@@ -196,17 +202,25 @@ func (b *Backend) EncodeImages(ctx context.Context, pixels []float32, n int) ([]
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if n == 0 {
-		return []float32{}, nil
+	img := 3 * S * S
+	out := make([]float32, 0, n*b.cfg.EmbedDim)
+	for start := 0; start < n; start += maxImagesPerRequest {
+		k := min(maxImagesPerRequest, n-start)
+		px := pixels[start*img : (start+k)*img]
+		var payload []byte
+		res, err := b.call(ctx, func(c dva.Backend) ([]float32, error) { return c.EncodeImages(ctx, px, k) },
+			func(id uint64) []byte {
+				if payload == nil {
+					payload = halvesParallel(px)
+				}
+				return append(enc(make([]byte, 0, 12+len(payload))).u64(id).u32(uint32(k)), payload...)
+			}, msgImages, k*b.cfg.EmbedDim)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
 	}
-	var payload []byte
-	return b.call(ctx, msgImages, func(c dva.Backend) ([]float32, error) { return c.EncodeImages(ctx, pixels, n) },
-		func(id uint64) []byte {
-			if payload == nil {
-				payload = halvesParallel(pixels)
-			}
-			return append(enc(make([]byte, 0, 12)).u64(id).u32(uint32(n)), payload...)
-		}, n*b.cfg.EmbedDim)
+	return out, nil
 }
 
 // EncodeTexts runs the text tower.
@@ -218,16 +232,22 @@ func (b *Backend) EncodeTexts(ctx context.Context, ids [][]int32) ([]float32, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if len(ids) == 0 {
-		return []float32{}, nil
+	out := make([]float32, 0, len(ids)*b.cfg.EmbedDim)
+	for start := 0; start < len(ids); start += maxTextsPerRequest {
+		part := ids[start:min(start+maxTextsPerRequest, len(ids))]
+		res, err := b.call(ctx, func(cb dva.Backend) ([]float32, error) { return cb.EncodeTexts(ctx, part) },
+			func(id uint64) []byte { return encodeTexts(id, part, c.ContextLength) }, msgTexts, len(part)*b.cfg.EmbedDim)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
 	}
-	return b.call(ctx, msgTexts, func(c dva.Backend) ([]float32, error) { return c.EncodeTexts(ctx, ids) },
-		func(id uint64) []byte { return encodeTexts(id, ids, c.ContextLength) }, len(ids)*b.cfg.EmbedDim)
+	return out, nil
 }
 
 // call sends one request to the runner, restarting it as needed, or runs it on the CPU.
-func (b *Backend) call(ctx context.Context, typ byte, onCPU func(dva.Backend) ([]float32, error),
-	payload func(id uint64) []byte, want int) ([]float32, error) {
+func (b *Backend) call(ctx context.Context, onCPU func(dva.Backend) ([]float32, error),
+	payload func(id uint64) []byte, typ byte, want int) ([]float32, error) {
 	for attempt := 0; ; attempt++ {
 		p, fallback, err := b.runner(ctx)
 		if err != nil {

@@ -148,6 +148,30 @@ func testInputs(t *testing.T) (dir string, pix []float32, n int, ids [][]int32, 
 	return dir, pix, n, ids, wantImg, wantTxt
 }
 
+// TestRunnerSplitsLargeRequests: a batch above the per-frame limits goes as several
+// frames and comes back whole and in order.
+func TestRunnerSplitsLargeRequests(t *testing.T) {
+	dir, pix, n, ids, wantImg, wantTxt := testInputs(t)
+	oldI, oldT := maxImagesPerRequest, maxTextsPerRequest
+	maxImagesPerRequest, maxTextsPerRequest = 2, 2
+	defer func() { maxImagesPerRequest, maxTextsPerRequest = oldI, oldT }()
+	b, err := StartRunner(context.Background(), dir, runnerOptions(t, "cpu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got, err := b.EncodeImages(context.Background(), pix, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "EncodeImages in frames of 2", got, wantImg, 0, 0)
+	txt, err := b.EncodeTexts(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "EncodeTexts in frames of 2", txt, wantTxt, 0, 0)
+}
+
 func TestRunnerKilledMidBatchRestarts(t *testing.T) {
 	dir, pix, n, ids, wantImg, wantTxt := testInputs(t)
 	for _, tt := range []struct {
