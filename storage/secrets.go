@@ -80,11 +80,9 @@ type SecretsOptions struct {
 // sealed with AES-256-GCM under its own random nonce, with the name as additional data
 // so values cannot be swapped between names. It is replaced atomically (temp + rename).
 //
-// The wallet (issue 6) keeps its secp256k1 private key here as a hex string under the
-// name "wallet.key" in the same way as API keys ("chat.provider.NAME"): in the OS keyring,
-// or sealed in this file with the user's passphrase on headless machines. A V3 keystore
-// (for export to Ethereum tools) is written by the wallet code itself from the key it
-// gets here; this type does not know that format.
+// The wallet (storage/wallet) shares the OS keyring with these values but, where no
+// keyring service runs, keeps its key in a V3 keystore file of its own (wallet.json),
+// sealed with the same passphrase.
 type Secrets struct {
 	mu      sync.Mutex
 	backend string
