@@ -68,7 +68,7 @@ type SecretsOptions struct {
 	scryptLogN int // tests only: the cost of a new file's key derivation; 0 means defaultScryptLogN
 }
 
-// Secrets keeps small secrets (API keys, later the wallet key) by name, in the OS
+// Secrets keeps small secrets (API keys) by name, in the OS
 // keyring where a keyring service runs, else in an encrypted file (SecretsFileName in
 // the data dir, mode 0600). Values never reach SQLite, logs or error messages; names are
 // not secret (they are visible in the file) and match [a-z0-9][a-z0-9._-]{0,127}.
