@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
@@ -30,7 +28,7 @@ type testEnv struct {
 	core  *core.Core
 	store *storage.Store
 	level *slog.LevelVar
-	ui    *uiQueue
+	ui    *widgettest.Queue
 }
 
 func newTestEnv(t *testing.T, opts Options) *testEnv {
@@ -67,55 +65,11 @@ func newTestEnvWrapped(t *testing.T, opts Options, wrap func(*core.Core) Core) *
 		st.Close()
 	})
 
-	q := &uiQueue{}
+	q := &widgettest.Queue{}
 	opts.Logger = log
-	s := newShell(context.Background(), a, wrap(c), opts, q.do)
+	s := newShell(context.Background(), a, wrap(c), opts, q.Do)
 	t.Cleanup(s.Close) // runs before the core's cleanup above
 	return &testEnv{app: a, shell: s, core: c, store: st, level: lv, ui: q}
-}
-
-// uiQueue stands in for Fyne's main loop: the shell's goroutines post UI updates here and
-// the test goroutine runs them, so widgets are only ever touched by one goroutine.
-type uiQueue struct {
-	mu  sync.Mutex
-	fns []func()
-}
-
-func (q *uiQueue) do(f func()) {
-	q.mu.Lock()
-	q.fns = append(q.fns, f)
-	q.mu.Unlock()
-}
-
-func (q *uiQueue) drain() {
-	for {
-		q.mu.Lock()
-		fns := q.fns
-		q.fns = nil
-		q.mu.Unlock()
-		if len(fns) == 0 {
-			return
-		}
-		for _, f := range fns {
-			f()
-		}
-	}
-}
-
-// until runs posted UI updates until cond holds, failing the test after a deadline.
-func (q *uiQueue) until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		q.drain()
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // findAfter returns the first T drawn after the label with the given text (a form's label

@@ -95,7 +95,7 @@ func TestSettingsSaveThemeAndLogLevel(t *testing.T) {
 	}
 
 	// The theme follows the settings event, live.
-	env.ui.until(t, "the dark theme", func() bool { return s.Theme() == "dark" })
+	env.ui.Until(t, "the dark theme", func() bool { return s.Theme() == "dark" })
 	th := env.app.Settings().Theme()
 	wantBG := theme.DefaultTheme().Color(theme.ColorNameBackground, theme.VariantDark)
 	if got := th.Color(theme.ColorNameBackground, theme.VariantLight); got != wantBG {
@@ -106,7 +106,7 @@ func TestSettingsSaveThemeAndLogLevel(t *testing.T) {
 	if _, err := env.core.UpdateSettings(context.Background(), map[string]string{core.SettingTheme: "light"}); err != nil {
 		t.Fatal(err)
 	}
-	env.ui.until(t, "the light theme", func() bool { return s.Theme() == "light" })
+	env.ui.Until(t, "the light theme", func() bool { return s.Theme() == "light" })
 	if got := findAfter[*widget.Select](t, page, "Theme", nil).Selected; got != "light" {
 		t.Errorf("theme select after a change elsewhere = %q, want light", got)
 	}
@@ -189,7 +189,7 @@ func TestCheckDataFolder(t *testing.T) {
 		t.Fatalf("ListJobs() after tapping Check = %+v, want one check job", jobs)
 	}
 	id := jobs[0].ID
-	env.ui.until(t, "the check to end in the window", func() bool { return !check.Disabled() })
+	env.ui.Until(t, "the check to end in the window", func() bool { return !check.Disabled() })
 
 	j, err := env.core.Job(id)
 	if err != nil {
@@ -234,11 +234,11 @@ func TestCancelJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.ui.until(t, "the job's Cancel button", func() bool {
+	env.ui.Until(t, "the job's Cancel button", func() bool {
 		return slices.Contains(widgettest.Labels(page), "1 of 4 steps: waiting")
 	})
 	test.Tap(widgettest.Button(t, page, settings.CancelLabel))
-	env.ui.until(t, "the job to show as cancelled", func() bool {
+	env.ui.Until(t, "the job to show as cancelled", func() bool {
 		return slices.ContainsFunc(widgettest.Labels(page), func(s string) bool { return strings.HasPrefix(s, "Cancelled at ") })
 	})
 	j, err := env.core.Job(info.ID)
@@ -273,7 +273,7 @@ func TestTrayPauseSharing(t *testing.T) {
 			if got := env.core.SharingPaused(ctx); got != want {
 				t.Fatalf("SharingPaused() after the tray item = %v, want %v", got, want)
 			}
-			env.ui.until(t, "the tray item's check mark", func() bool { return pause.Checked == want })
+			env.ui.Until(t, "the tray item's check mark", func() bool { return pause.Checked == want })
 			if check.Checked != want {
 				t.Errorf("settings page Pause sharing = %v, want %v", check.Checked, want)
 			}
@@ -299,7 +299,7 @@ func TestWebURLInStatusBar(t *testing.T) {
 		t.Error("Open in browser enabled before the server listens")
 	}
 	listening.Store(true)
-	env.ui.until(t, "the web UI address", func() bool { return strings.Contains(s.WebText(), "http://127.0.0.1:7800/") })
+	env.ui.Until(t, "the web UI address", func() bool { return strings.Contains(s.WebText(), "http://127.0.0.1:7800/") })
 	if strings.Contains(s.WebText(), "s3cret") {
 		t.Errorf("status bar shows the login key: %q", s.WebText())
 	}
@@ -379,7 +379,7 @@ func TestMissedEventsReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(missed)
-	env.ui.until(t, "the reload after missed events", func() bool { return env.shell.Theme() == "dark" })
+	env.ui.Until(t, "the reload after missed events", func() bool { return env.shell.Theme() == "dark" })
 	if got := findAfter[*widget.Select](t, page, "Theme", nil).Selected; got != "dark" {
 		t.Errorf("theme select after the reload = %q, want dark", got)
 	}
@@ -393,5 +393,5 @@ func TestMissedEventsReload(t *testing.T) {
 	if _, err := env.core.UpdateSettings(context.Background(), map[string]string{core.SettingTheme: "light"}); err != nil {
 		t.Fatal(err)
 	}
-	env.ui.until(t, "the event after the gap", func() bool { return env.shell.Theme() == "light" })
+	env.ui.Until(t, "the event after the gap", func() bool { return env.shell.Theme() == "light" })
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"fyne.io/fyne/v2"
 	fstorage "fyne.io/fyne/v2/storage"
@@ -35,7 +34,7 @@ type env struct {
 	core   *core.Core
 	screen *Screen
 	win    fyne.Window
-	ui     *uiQueue
+	ui     *widgettest.Queue
 	oa     *chattest.Server
 	hold   chan struct{} // the "slow" model waits for it
 }
@@ -79,10 +78,10 @@ func newEnvWith(t *testing.T, edit func(*core.Options)) *env {
 		t.Fatal(err)
 	}
 
-	q := &uiQueue{}
+	q := &widgettest.Queue{}
 	w := test.NewWindow(nil)
 	w.Resize(fyne.NewSize(1000, 1600))
-	s := New(ctx, testSection, c, w, q.do)
+	s := New(ctx, testSection, c, w, q.Do)
 	w.SetContent(s.Content())
 
 	var follow sync.WaitGroup
@@ -98,7 +97,7 @@ func newEnvWith(t *testing.T, edit func(*core.Options)) *env {
 			if n := len(evs); n > 0 {
 				after = evs[n-1].ID
 			}
-			q.do(func() {
+			q.Do(func() {
 				for _, e := range evs {
 					if ce, ok := e.Data.(core.ChatEvent); ok && e.Type == core.EventChat {
 						s.ApplyChat(ce)
@@ -120,46 +119,6 @@ func newEnvWith(t *testing.T, edit func(*core.Options)) *env {
 
 var testSection = core.Section{ID: "chat", Title: "Chat", Summary: "Ask models, compare, vote."}
 
-// uiQueue stands in for Fyne's main loop: the page's goroutines post UI updates here and
-// the test goroutine runs them, so widgets are only ever touched by one goroutine.
-type uiQueue struct {
-	mu  sync.Mutex
-	fns []func()
-}
-
-func (q *uiQueue) do(f func()) {
-	q.mu.Lock()
-	q.fns = append(q.fns, f)
-	q.mu.Unlock()
-}
-
-// until runs posted UI updates until cond holds, failing the test after a deadline.
-func (q *uiQueue) until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		for {
-			q.mu.Lock()
-			fns := q.fns
-			q.fns = nil
-			q.mu.Unlock()
-			if len(fns) == 0 {
-				break
-			}
-			for _, f := range fns {
-				f()
-			}
-		}
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // addProvider fills in the providers form with the fake and taps Add, then waits for its
 // models to be offered.
 func (e *env) addProvider(t *testing.T) {
@@ -170,7 +129,7 @@ func (e *env) addProvider(t *testing.T) {
 	test.Type(s.provURL, e.oa.URL)
 	test.Type(s.provEnv, "GATA_TEST_GUI_OA_KEY")
 	test.Tap(s.addBtn)
-	e.ui.until(t, "the fake's models to be offered", func() bool { return len(s.modelPick.Options) >= 3 })
+	e.ui.Until(t, "the fake's models to be offered", func() bool { return len(s.modelPick.Options) >= 3 })
 	if !slices.Contains(widgettest.Labels(s.provList), "oa · openai · "+e.oa.URL+" · key from $GATA_TEST_GUI_OA_KEY") {
 		t.Errorf("providers list = %q, want the new provider with its key found", widgettest.Labels(s.provList))
 	}
@@ -191,7 +150,7 @@ func (e *env) ask(t *testing.T, models []string, prompt string) {
 		t.Fatalf("Ask disabled with %d models and a prompt", len(models))
 	}
 	test.Tap(s.askBtn)
-	e.ui.until(t, "the battle to end", func() bool { return s.battle != nil && !s.battle.running && s.battleMsg.Visible() })
+	e.ui.Until(t, "the battle to end", func() bool { return s.battle != nil && !s.battle.running && s.battleMsg.Visible() })
 }
 
 func TestBlindBattleVoteAndLeaderboard(t *testing.T) {
@@ -242,7 +201,7 @@ func TestBlindBattleVoteAndLeaderboard(t *testing.T) {
 
 	test.Type(s.reason, "names the river")
 	test.Tap(s.voteBtns["A"])
-	e.ui.until(t, "the vote to be shown", func() bool { return b.voted && s.result.Visible() })
+	e.ui.Until(t, "the vote to be shown", func() bool { return b.voted && s.result.Visible() })
 	for i, col := range b.cols {
 		want := "Model " + col.name + " · "
 		if !strings.HasPrefix(col.title.Text, want) {
@@ -279,7 +238,7 @@ func TestBlindBattleVoteAndLeaderboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Export(core.ExportArena, wc)
-	e.ui.until(t, "the export", func() bool { return strings.HasPrefix(s.exportMsg.Text, "Wrote") })
+	e.ui.Until(t, "the export", func() bool { return strings.HasPrefix(s.exportMsg.Text, "Wrote") })
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +271,7 @@ func TestNamedBattleFollowUpAndGolden(t *testing.T) {
 	}
 	test.Type(s.followUp, "And of Italy?")
 	test.Tap(s.sendBtn)
-	e.ui.until(t, "the follow-up to end", func() bool {
+	e.ui.Until(t, "the follow-up to end", func() bool {
 		return !b.running && len(b.cols[0].answers) == 2 && b.cols[0].answers[1] != ""
 	})
 	if got, want := b.cols[0].text.Text, "› What is the capital of France?\n\nParis is the capital of France, on the Seine.\n\n› And of Italy?\n\nParis is the capital of France, on the Seine."; got != want {
@@ -323,11 +282,11 @@ func TestNamedBattleFollowUpAndGolden(t *testing.T) {
 	}
 
 	test.Tap(b.cols[1].regen)
-	e.ui.until(t, "the regeneration to end", func() bool { return !b.running && e.oa.Count("other") == 3 && s.battleMsg.Visible() })
-	e.ui.until(t, "the regenerated answer", func() bool { return strings.HasSuffix(b.cols[1].text.Text, "Lyon is the second city.") })
+	e.ui.Until(t, "the regeneration to end", func() bool { return !b.running && e.oa.Count("other") == 3 && s.battleMsg.Visible() })
+	e.ui.Until(t, "the regenerated answer", func() bool { return strings.HasSuffix(b.cols[1].text.Text, "Lyon is the second city.") })
 
 	test.Tap(s.voteBtns["tie"])
-	e.ui.until(t, "the vote to be shown", func() bool { return b.voted && s.result.Visible() })
+	e.ui.Until(t, "the vote to be shown", func() bool { return b.voted && s.result.Visible() })
 	// The timings vary from run to run; the rest of the card does not.
 	for _, col := range b.cols {
 		col.status.SetText("First token after 1 ms")
@@ -344,7 +303,7 @@ func TestColumnErrorAndStop(t *testing.T) {
 	s.modelPick.SetSelected([]string{"oa/good", "oa/denied", "oa/slow"})
 	test.Type(s.prompt, "What is the capital of France?")
 	test.Tap(s.askBtn)
-	e.ui.until(t, "the good and the denied columns to end", func() bool {
+	e.ui.Until(t, "the good and the denied columns to end", func() bool {
 		b := s.battle
 		return b != nil && b.cols[0].status.Visible() && b.cols[1].status.Visible()
 	})
@@ -357,7 +316,7 @@ func TestColumnErrorAndStop(t *testing.T) {
 			b.running, !s.stopBtn.Disabled(), !s.voteBtns["A"].Disabled(), !s.askBtn.Disabled())
 	}
 	test.Tap(s.stopBtn)
-	e.ui.until(t, "the stopped battle to end", func() bool { return !b.running && s.battleMsg.Visible() })
+	e.ui.Until(t, "the stopped battle to end", func() bool { return !b.running && s.battleMsg.Visible() })
 	if s.voteBtns["A"].Disabled() || !s.stopBtn.Disabled() || s.askBtn.Disabled() {
 		t.Errorf("after Stop: vote enabled %v, Stop enabled %v, Ask enabled %v",
 			!s.voteBtns["A"].Disabled(), !s.stopBtn.Disabled(), !s.askBtn.Disabled())
@@ -370,7 +329,7 @@ func TestAddProviderErrorAndRemove(t *testing.T) {
 	test.Type(s.provName, "bad name")
 	test.Type(s.provURL, "http://127.0.0.1:1/v1")
 	test.Tap(s.addBtn)
-	e.ui.until(t, "the error", func() bool { return s.provMsg.Visible() })
+	e.ui.Until(t, "the error", func() bool { return s.provMsg.Visible() })
 	if s.provMsg.Importance != widget.DangerImportance || !strings.Contains(s.provMsg.Text, "the name must be") {
 		t.Errorf("message = %q, want the core's error", s.provMsg.Text)
 	}
@@ -378,7 +337,7 @@ func TestAddProviderErrorAndRemove(t *testing.T) {
 	s.provURL.SetText("")
 	e.addProvider(t)
 	test.Tap(widgettest.Button(t, s.provList, RemoveLabel))
-	e.ui.until(t, "the removal", func() bool { return len(s.providers) == 0 && len(s.modelPick.Options) == 0 })
+	e.ui.Until(t, "the removal", func() bool { return len(s.providers) == 0 && len(s.modelPick.Options) == 0 })
 	if ps, _ := e.core.Providers(context.Background()); len(ps) != 0 {
 		t.Errorf("core still has providers %v", ps)
 	}
@@ -420,13 +379,13 @@ func TestKeysHistoryAndReopen(t *testing.T) {
 	}
 	test.Type(s.passEntry, "gui passphrase")
 	test.Tap(widgettest.Button(t, s.unlockBox, UnlockLabel))
-	e.ui.until(t, "the secrets to unlock", func() bool { return !s.unlockBox.Visible() })
+	e.ui.Until(t, "the secrets to unlock", func() bool { return !s.unlockBox.Visible() })
 
 	test.Type(s.provName, "oa")
 	test.Type(s.provURL, e.oa.URL)
 	test.Type(s.provKey, testKey)
 	test.Tap(s.addBtn)
-	e.ui.until(t, "the fake's models to be offered", func() bool { return len(s.modelPick.Options) >= 3 })
+	e.ui.Until(t, "the fake's models to be offered", func() bool { return len(s.modelPick.Options) >= 3 })
 	if want := "oa · openai · " + e.oa.URL + " · key stored"; !slices.Contains(widgettest.Labels(s.provList), want) {
 		t.Errorf("providers list = %q, want %q", widgettest.Labels(s.provList), want)
 	}
@@ -442,8 +401,8 @@ func TestKeysHistoryAndReopen(t *testing.T) {
 		}
 	}
 	test.Tap(s.voteBtns["A"])
-	e.ui.until(t, "the vote", func() bool { return s.battle.voted })
-	e.ui.until(t, "the history to list the vote", func() bool {
+	e.ui.Until(t, "the vote", func() bool { return s.battle.voted })
+	e.ui.Until(t, "the history to list the vote", func() bool {
 		got := widgettest.Labels(s.history)
 		return len(got) == 1 && strings.Contains(got[0], "What is the capital of France?") && strings.Contains(got[0], "You voted: A is best.")
 	})
@@ -453,7 +412,7 @@ func TestKeysHistoryAndReopen(t *testing.T) {
 	if s.battle.id == first {
 		t.Fatal("the second battle did not replace the first")
 	}
-	e.ui.until(t, "the history to list both", func() bool { return len(widgettest.Labels(s.history)) == 2 })
+	e.ui.Until(t, "the history to list both", func() bool { return len(widgettest.Labels(s.history)) == 2 })
 	// The newest is listed first: the first battle's Open button is the second.
 	var opens []*widget.Button
 	widgettest.Walk(s.history, func(o fyne.CanvasObject) {
@@ -465,7 +424,7 @@ func TestKeysHistoryAndReopen(t *testing.T) {
 		t.Fatalf("history has %d Open buttons, want 2", len(opens))
 	}
 	test.Tap(opens[1])
-	e.ui.until(t, "the first battle to open", func() bool { return s.battle.id == first })
+	e.ui.Until(t, "the first battle to open", func() bool { return s.battle.id == first })
 	if !s.battle.voted || !s.result.Visible() || !strings.Contains(s.result.Text, "You voted: A is best.") {
 		t.Errorf("reopened battle: voted %v, result %q", s.battle.voted, s.result.Text)
 	}
@@ -480,7 +439,7 @@ func TestKeysHistoryAndReopen(t *testing.T) {
 
 	// The key dialog's action: a wrong key makes the next battle fail with 401.
 	s.SetKey("oa", "sk-wrong")
-	e.ui.until(t, "the key to be stored", func() bool { return strings.Contains(s.provMsg.Text, "Stored the key of oa.") })
+	e.ui.Until(t, "the key to be stored", func() bool { return strings.Contains(s.provMsg.Text, "Stored the key of oa.") })
 	e.ask(t, []string{"oa/good", "oa/other"}, "What is the capital of Spain?")
 	for _, col := range s.battle.cols {
 		if !strings.Contains(col.status.Text, "401") {

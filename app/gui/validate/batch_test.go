@@ -68,7 +68,7 @@ func (e *env) onlyRun(t *testing.T) int64 {
 // row waits until the runs card lists a run and returns its row.
 func (e *env) row(t *testing.T, id int64) *runs.Row {
 	t.Helper()
-	e.ui.until(t, fmt.Sprintf("run %d in the list", id), func() bool { return e.screen.Runs().Row(id) != nil })
+	e.ui.Until(t, fmt.Sprintf("run %d in the list", id), func() bool { return e.screen.Runs().Row(id) != nil })
 	return e.screen.Runs().Row(id)
 }
 
@@ -101,7 +101,7 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 	keep.SetSelected(runs.KeepTop)
 	test.Type(value, "50")
 	test.Tap(start)
-	e.ui.until(t, "the run to start", func() bool {
+	e.ui.Until(t, "the run to start", func() bool {
 		return strings.HasPrefix(msg.Text, "Started run") || msg.Importance == widget.DangerImportance
 	})
 	if !strings.HasPrefix(msg.Text, "Started run") {
@@ -109,7 +109,7 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 	}
 	id := e.onlyRun(t)
 	row := e.row(t, id)
-	e.ui.until(t, "the run to finish", func() bool { return row.State.Text == "done" })
+	e.ui.Until(t, "the run to finish", func() bool { return row.State.Text == "done" })
 	if got, want := row.Counts.Text, "12 scored · 1 failed (corrupt 1)"; got != want {
 		t.Errorf("counts shown = %q, want %q", got, want)
 	}
@@ -139,7 +139,7 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 		!slices.Contains(got, "1 of 12") || !slices.Contains(got, review.ShortcutsText) {
 		t.Errorf("review shows %q; want the first pair's caption, score, its place and the shortcuts", got)
 	}
-	e.ui.until(t, "the image and the keep count", func() bool { return shownImage(rv.Content()) != nil && rv.Kept().Total == 12 })
+	e.ui.Until(t, "the image and the keep count", func() bool { return shownImage(rv.Content()) != nil && rv.Kept().Total == 12 })
 	if img := shownImage(rv.Content()); img.Resource.Name() != at(0).Key || len(img.Resource.Content()) == 0 {
 		t.Errorf("image shown = %q, want the bytes of %q", img.Resource.Name(), at(0).Key)
 	}
@@ -197,14 +197,14 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ui.until(t, "the keep count at the new threshold", func() bool { return rv.Kept() == want })
+	e.ui.Until(t, "the keep count at the new threshold", func() bool { return rv.Kept() == want })
 	if line := fmt.Sprintf("keeps %d of %d pairs: the top %.1f %%.", want.Kept, want.Total, 100*want.Fraction); !containsPart(widgettest.Labels(root), line) {
 		t.Errorf("view says %q, want it to contain %q", widgettest.Labels(root), line)
 	}
 
 	// Apply: the run is exported again at that minimum score; verdicts win.
 	test.Tap(widgettest.Button(t, root, review.ApplyLabel))
-	e.ui.until(t, "the export", func() bool { return rv.Exported() != nil })
+	e.ui.Until(t, "the export", func() bool { return rv.Exported() != nil })
 	x := rv.Exported().Summary
 	t32 := float32(rv.Slider().Value)
 	wantKept := 0
@@ -233,7 +233,7 @@ func TestBatchRunReviewAndExport(t *testing.T) {
 	if s.ReviewShown() || !s.main.Visible() {
 		t.Error("Runs did not go back to the page")
 	}
-	e.ui.until(t, "the row after the export", func() bool { return row.State.Text == "done" })
+	e.ui.Until(t, "the row after the export", func() bool { return row.State.Text == "done" })
 }
 
 func TestBatchRunPauseCancelContinueRetry(t *testing.T) {
@@ -250,7 +250,7 @@ func TestBatchRunPauseCancelContinueRetry(t *testing.T) {
 	}
 	id, _ := strconv.ParseInt(j.Subject, 10, 64)
 	row := e.row(t, id)
-	e.ui.until(t, "the row to show the run running", func() bool { return row.State.Text == "running" || row.State.Text == "done" })
+	e.ui.Until(t, "the row to show the run running", func() bool { return row.State.Text == "running" || row.State.Text == "done" })
 	if row.State.Text == "done" {
 		t.Fatal("the run ended before it could be paused")
 	}
@@ -258,38 +258,38 @@ func TestBatchRunPauseCancelContinueRetry(t *testing.T) {
 		t.Errorf("a running run shows pause %v cancel %v review %v continue %v", row.Pause.Visible(), row.Cancel.Visible(), row.Review.Visible(), row.Continue.Visible())
 	}
 	test.Tap(row.Pause)
-	e.ui.until(t, "the row to show the run paused", func() bool { return row.State.Text == "paused" && row.Pause.Text == runs.GoOnLabel })
+	e.ui.Until(t, "the row to show the run paused", func() bool { return row.State.Text == "paused" && row.Pause.Text == runs.GoOnLabel })
 	if !e.core.RunIsPaused(id) {
 		t.Error("RunIsPaused = false after Pause")
 	}
 	test.Tap(row.Pause) // Go on
-	e.ui.until(t, "the row to show the run going on", func() bool { return row.State.Text != "paused" })
+	e.ui.Until(t, "the row to show the run going on", func() bool { return row.State.Text != "paused" })
 	if e.core.RunIsPaused(id) {
 		t.Error("RunIsPaused = true after Go on")
 	}
 	// The runner's progress reaches the row: items, failures and the backend. (That the
 	// core's progress says "paused" while paused is tested in app/core.)
-	e.ui.until(t, "the run's progress", func() bool {
+	e.ui.Until(t, "the run's progress", func() bool {
 		p := row.Progress.Text
 		return strings.Contains(p, " items") && strings.Contains(p, "failed") && strings.Contains(p, "cpu") || row.State.Text == "done"
 	})
 
 	test.Tap(row.Cancel)
-	e.ui.until(t, "the run to stop", func() bool { return row.State.Text == "cancelled" || row.State.Text == "done" })
+	e.ui.Until(t, "the run to stop", func() bool { return row.State.Text == "cancelled" || row.State.Text == "done" })
 	if row.State.Text == "cancelled" {
 		if !row.Continue.Visible() || !strings.Contains(row.Message.Text, "resume") {
 			t.Errorf("a cancelled run: Continue visible %v, message %q", row.Continue.Visible(), row.Message.Text)
 		}
 		test.Tap(row.Continue)
-		e.ui.until(t, "the continued run to finish", func() bool { return row.State.Text == "done" })
+		e.ui.Until(t, "the continued run to finish", func() bool { return row.State.Text == "done" })
 	}
 	if got, want := row.Counts.Text, "40 scored · 1 failed (corrupt 1)"; got != want {
 		t.Errorf("counts after continuing = %q, want %q", got, want)
 	}
 
 	test.Tap(row.Retry)
-	e.ui.until(t, "the retry to start", func() bool { return row.State.Text != "done" })
-	e.ui.until(t, "the retry to finish", func() bool { return row.State.Text == "done" })
+	e.ui.Until(t, "the retry to start", func() bool { return row.State.Text != "done" })
+	e.ui.Until(t, "the retry to finish", func() bool { return row.State.Text == "done" })
 	if got := row.Counts.Text; got != "40 scored · 1 failed (corrupt 1)" {
 		t.Errorf("counts after Retry failed = %q", got)
 	}
@@ -300,14 +300,14 @@ func TestBatchRunPauseCancelContinueRetry(t *testing.T) {
 func (e *env) waitItem(t *testing.T, key string) {
 	t.Helper()
 	rv := e.screen.Review()
-	e.ui.until(t, "the review to show "+key, func() bool { return rv.Item() != nil && rv.Item().Key == key })
+	e.ui.Until(t, "the review to show "+key, func() bool { return rv.Item() != nil && rv.Item().Key == key })
 }
 
 // waitVerdict waits until the pair shown has the verdict (the core's event sets it).
 func (e *env) waitVerdict(t *testing.T, v string) {
 	t.Helper()
 	rv := e.screen.Review()
-	e.ui.until(t, fmt.Sprintf("verdict %q", v), func() bool { return rv.Item() != nil && rv.Item().Verdict == v })
+	e.ui.Until(t, fmt.Sprintf("verdict %q", v), func() bool { return rv.Item() != nil && rv.Item().Verdict == v })
 }
 
 // shownImage is the visible image with a resource under root, or nil.

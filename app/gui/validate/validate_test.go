@@ -42,7 +42,7 @@ type env struct {
 	core   *core.Core
 	screen *Screen
 	win    fyne.Window
-	ui     *uiQueue
+	ui     *widgettest.Queue
 }
 
 // newEnv builds the page; specs replaces the registry of known models (nil: the built-in one).
@@ -72,10 +72,10 @@ func newEnv(t *testing.T, specs []models.Spec) *env {
 	served := make(chan error, 1)
 	go func() { served <- c.Jobs().Serve(ctx) }()
 
-	q := &uiQueue{}
+	q := &widgettest.Queue{}
 	w := test.NewWindow(nil)
 	w.Resize(fyne.NewSize(800, 1100))
-	s := New(ctx, testSection, c, w, q.do)
+	s := New(ctx, testSection, c, w, q.Do)
 	w.SetContent(s.Content())
 
 	// The core's events reach the page as the shell hands them over.
@@ -92,7 +92,7 @@ func newEnv(t *testing.T, specs []models.Spec) *env {
 			if n := len(evs); n > 0 {
 				after = evs[n-1].ID
 			}
-			q.do(func() {
+			q.Do(func() {
 				for _, e := range evs {
 					switch d := e.Data.(type) {
 					case core.JobInfo:
@@ -125,53 +125,13 @@ func newEnv(t *testing.T, specs []models.Spec) *env {
 var testSection = core.Section{ID: "validate", Title: "Validate", Summary: "Score image–text pairs.",
 	Coming: []string{"Batch runs", "A review screen"}}
 
-// uiQueue stands in for Fyne's main loop: the page's goroutines post UI updates here and
-// the test goroutine runs them, so widgets are only ever touched by one goroutine.
-type uiQueue struct {
-	mu  sync.Mutex
-	fns []func()
-}
-
-func (q *uiQueue) do(f func()) {
-	q.mu.Lock()
-	q.fns = append(q.fns, f)
-	q.mu.Unlock()
-}
-
-// until runs posted UI updates until cond holds, failing the test after a deadline.
-func (q *uiQueue) until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		for {
-			q.mu.Lock()
-			fns := q.fns
-			q.fns = nil
-			q.mu.Unlock()
-			if len(fns) == 0 {
-				break
-			}
-			for _, f := range fns {
-				f()
-			}
-		}
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // useModel stores the Validate model setting and waits for the page to show it ready.
 func (e *env) useModel(t *testing.T, model string) {
 	t.Helper()
 	if _, err := e.core.UpdateSettings(context.Background(), map[string]string{core.SettingModel: model}); err != nil {
 		t.Fatal(err)
 	}
-	e.ui.until(t, "the page to follow the model setting", func() bool { return e.screen.state.Model == model })
+	e.ui.Until(t, "the page to follow the model setting", func() bool { return e.screen.state.Model == model })
 }
 
 // choose hands a file to the page the way the file dialog does, and waits until it is read.
@@ -179,7 +139,7 @@ func (e *env) choose(t *testing.T, path string) {
 	t.Helper()
 	s := e.screen
 	s.ChooseFile(fstorage.Reader(fstorage.NewFileURI(path)))
-	e.ui.until(t, "the chosen file to be read", func() bool { return !s.scoreBtn.Disabled() || s.scoreMsg.Visible() })
+	e.ui.Until(t, "the chosen file to be read", func() bool { return !s.scoreBtn.Disabled() || s.scoreMsg.Visible() })
 }
 
 // scoreWith types a caption, taps Score and waits for the scoring to end.
@@ -191,7 +151,7 @@ func (e *env) scoreWith(t *testing.T, caption string) {
 	if !s.scoreBtn.Disabled() || !s.scoring {
 		t.Error("Score button still enabled while scoring")
 	}
-	e.ui.until(t, "the scoring to end", func() bool { return !s.scoring })
+	e.ui.Until(t, "the scoring to end", func() bool { return !s.scoring })
 }
 
 func TestScoreAChosenImage(t *testing.T) {
@@ -374,12 +334,12 @@ func TestDownloadVerifyAndScore(t *testing.T) {
 	if s.jobID == "" || !s.cancelBtn.Visible() || !s.jobBar.Visible() || !s.downloadBtn.Disabled() {
 		t.Fatalf("after accepting: job %q, Cancel visible %v, bar visible %v", s.jobID, s.cancelBtn.Visible(), s.jobBar.Visible())
 	}
-	e.ui.until(t, "the download's progress", func() bool { return s.jobBar.Value >= 0.4 && s.jobBar.Value < 1 })
+	e.ui.Until(t, "the download's progress", func() bool { return s.jobBar.Value >= 0.4 && s.jobBar.Value < 1 })
 	if !strings.Contains(s.jobMsg.Text, "Downloading Tiny CLIP") || !strings.Contains(s.jobMsg.Text, "of 1.3 MB") {
 		t.Errorf("progress message = %q", s.jobMsg.Text)
 	}
 	close(release)
-	e.ui.until(t, "the download to end", func() bool { return s.jobID == "" })
+	e.ui.Until(t, "the download to end", func() bool { return s.jobID == "" })
 	if s.jobMsg.Text != "Downloaded and verified." || !s.state.Ready || s.downloadBtn.Visible() || !s.verifyBtn.Visible() || s.cancelBtn.Visible() {
 		t.Fatalf("after the download: message %q, ready %v, Download visible %v, Verify visible %v",
 			s.jobMsg.Text, s.state.Ready, s.downloadBtn.Visible(), s.verifyBtn.Visible())
@@ -389,7 +349,7 @@ func TestDownloadVerifyAndScore(t *testing.T) {
 	}
 
 	test.Tap(s.verifyBtn)
-	e.ui.until(t, "the verification to end", func() bool { return s.jobID == "" })
+	e.ui.Until(t, "the verification to end", func() bool { return s.jobID == "" })
 	if s.jobMsg.Text != "Verified: the weights match their checksum." {
 		t.Errorf("after Verify: %q", s.jobMsg.Text)
 	}
@@ -415,10 +375,10 @@ func TestCancelDownload(t *testing.T) {
 	if top := e.win.Canvas().Overlays().Top(); top != nil {
 		t.Fatal("licence dialog shown for an accepted licence")
 	}
-	e.ui.until(t, "the download's progress", func() bool { return s.jobBar.Value > 0 })
+	e.ui.Until(t, "the download's progress", func() bool { return s.jobBar.Value > 0 })
 	id := s.jobID
 	test.Tap(s.cancelBtn)
-	e.ui.until(t, "the download to end", func() bool { return s.jobID == "" })
+	e.ui.Until(t, "the download to end", func() bool { return s.jobID == "" })
 	j, err := e.core.Job(id)
 	if err != nil || j.State != core.JobCancelled {
 		t.Fatalf("job after Cancel = %+v, %v; want cancelled", j, err)
