@@ -81,6 +81,7 @@ const (
 	EventResumed      = "resumed" // the gate opened
 	EventSkip         = "skip"    // a job this worker may not take was left for others
 	EventError        = "error"
+	EventCredits      = "credits" // the pool's ledger changed this worker's credit
 )
 
 // Event is one thing the worker did.
@@ -102,6 +103,9 @@ type Stats struct {
 	ComputeMS int64     `json:"compute_ms"`
 	Started   time.Time `json:"started"`
 	Current   string    `json:"current,omitempty"` // the job in hand
+	// Credits is this worker's credit in the pool's ledger, as the pool last told it (nil
+	// before the first word).
+	Credits *pool.CreditNote `json:"credits,omitempty"`
 }
 
 // Worker takes jobs from a pool, scores them, signs and returns the results.
@@ -118,6 +122,7 @@ type Worker struct {
 	started   time.Time
 	mu        sync.Mutex
 	current   string
+	credits   *pool.CreditNote
 
 	cacheMu sync.Mutex
 	cache   map[string][]byte // shards by sha256
@@ -156,10 +161,10 @@ func (w *Worker) Address() string { return w.addr }
 // Stats returns the counts so far.
 func (w *Worker) Stats() Stats {
 	w.mu.Lock()
-	cur := w.current
+	cur, credits := w.current, w.credits
 	w.mu.Unlock()
 	return Stats{Address: w.addr, Connected: w.connected.Load(), Jobs: w.jobs.Load(), Items: w.items.Load(),
-		Yielded: w.yielded.Load(), ComputeMS: w.computeMS.Load(), Started: w.started, Current: cur}
+		Yielded: w.yielded.Load(), ComputeMS: w.computeMS.Load(), Started: w.started, Current: cur, Credits: credits}
 }
 
 func (w *Worker) emit(e Event) {
@@ -232,6 +237,11 @@ func (w *Worker) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open JetStream: %w", err)
 	}
+	sub, err := nc.Subscribe(pool.CreditsSubjectPrefix+strings.ToLower(w.addr), w.heard)
+	if err != nil {
+		return fmt.Errorf("follow this worker's credit: %w", err)
+	}
+	defer sub.Unsubscribe()
 	w.resend(ctx, js)
 	var cons jetstream.Consumer
 	paused := false
@@ -283,6 +293,18 @@ func (w *Worker) Serve(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// heard takes a credit note from the pool.
+func (w *Worker) heard(m *nats.Msg) {
+	var n pool.CreditNote
+	if json.Unmarshal(m.Data, &n) != nil || !strings.EqualFold(n.Worker, w.addr) {
+		return
+	}
+	w.mu.Lock()
+	w.credits = &n
+	w.mu.Unlock()
+	w.emit(Event{Kind: EventCredits, Reason: fmt.Sprintf("%d pairs confirmed, %d pending, %d rejected", n.Confirmed, n.Pending, n.Rejected)})
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -34,6 +34,7 @@ type Ledger interface {
 	AddPoolResult(ctx context.Context, r storage.PoolResult) (bool, error)
 	DecidePool(ctx context.Context, d storage.PoolDecision) error
 	PoolWorkers(ctx context.Context) ([]storage.PoolWorker, error)
+	PoolCredits(ctx context.Context, run int64) ([]storage.PoolCredit, error)
 	SetPoolMeta(ctx context.Context, key, value string) error
 	PoolMeta(ctx context.Context, key string) (string, error)
 	SaveResults(ctx context.Context, run int64, rs []storage.DVAResult) error
@@ -213,6 +214,7 @@ type Pool struct {
 	jobs      map[string]*jobState
 	closed    map[string]bool // jobs of groups verified in this session
 	workers   map[string]*storage.PoolWorker
+	credits   map[string]*CreditNote // by lower-case address, over every run
 	canaries  []canary
 	canaryImg [][]byte // the canaries' image bytes, for the shards
 	calRate   float64  // pairs per second the pool scored its canaries at
@@ -278,7 +280,7 @@ func New(o Options) (*Pool, error) {
 	return &Pool{
 		o: o, log: o.Logger, ready: make(chan struct{}), rng: mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		groups: map[string]*group{}, jobs: map[string]*jobState{}, closed: map[string]bool{},
-		workers: map[string]*storage.PoolWorker{}, objects: map[string]bool{},
+		workers: map[string]*storage.PoolWorker{}, credits: map[string]*CreditNote{}, objects: map[string]bool{},
 		space: make(chan struct{}, 1), changed: make(chan struct{}, 1),
 	}, nil
 }
@@ -380,6 +382,7 @@ func (p *Pool) connect() error {
 
 func (p *Pool) close() {
 	if p.nc != nil {
+		p.nc.FlushTimeout(2 * time.Second) // the last credit notes
 		p.nc.Close()
 	}
 	if p.srv != nil {
@@ -473,6 +476,13 @@ func (p *Pool) load(ctx context.Context) error {
 	}
 	for i := range ws {
 		p.workers[strings.ToLower(ws[i].Address)] = &ws[i]
+	}
+	cs, err := l.PoolCredits(ctx, 0)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		p.credits[strings.ToLower(c.Worker)] = &CreditNote{Worker: c.Worker, Pending: c.Pending, Confirmed: c.Confirmed, Rejected: c.Rejected}
 	}
 	if p.read, p.readAll, err = l.PoolCursor(ctx, p.o.Run); err != nil {
 		return err
@@ -697,5 +707,41 @@ func (p *Pool) withdraw(ctx context.Context, seqs []uint64) {
 	}
 	for _, seq := range seqs {
 		st.DeleteMsg(ctx, seq)
+	}
+}
+
+// credit moves n pairs of a worker's credit between states ("" for none) and returns the
+// worker's note. p.mu must be held.
+func (p *Pool) credit(addr string, n int64, from, to string) CreditNote {
+	k := strings.ToLower(addr)
+	c := p.credits[k]
+	if c == nil {
+		c = &CreditNote{Worker: addr}
+		p.credits[k] = c
+	}
+	for _, x := range []struct {
+		state string
+		d     int64
+	}{{from, -n}, {to, n}} {
+		switch x.state {
+		case storage.ResultPending:
+			c.Pending += x.d
+		case storage.ResultConfirmed:
+			c.Confirmed += x.d
+		case storage.ResultRejected:
+			c.Rejected += x.d
+		}
+	}
+	return *c
+}
+
+// tellCredits sends workers their credit notes (core NATS: a note missed is made up by
+// the next one).
+func (p *Pool) tellCredits(notes map[string]CreditNote) {
+	for k, n := range notes {
+		b, err := json.Marshal(n)
+		if err == nil {
+			p.nc.Publish(CreditsSubjectPrefix+k, b)
+		}
 	}
 }

@@ -80,6 +80,27 @@ func TestPoolScoresEveryItemOnce(t *testing.T) {
 	if counts.Verified != counts.Groups || counts.Groups == 0 {
 		t.Errorf("%d of %d groups verified", counts.Verified, counts.Groups)
 	}
+	// Each worker heard its credit from the pool.
+	for _, w := range ws {
+		var want int64
+		for _, c := range credits {
+			if c.Worker == w.Address() {
+				want = c.Confirmed
+			}
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st := w.Stats()
+			if st.Credits != nil && st.Credits.Confirmed == want && st.Credits.Pending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("worker %s knows its credit as %+v, the ledger says %d confirmed", w.Address(), st.Credits, want)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	// Each confirmed result earns its pairs, canaries included; each group's pairs are
 	// confirmed at least once.
 	if confirmed < int64(n-6) {

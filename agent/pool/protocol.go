@@ -31,6 +31,9 @@ const (
 	JobsSubjectPrefix    = "gata.jobs."
 	ResultsSubjectPrefix = "gata.results."
 	ImagesBucket         = "gata-images"
+	// CreditsSubjectPrefix + a worker's address in lower case carries CreditNotes: the
+	// worker's credit in the pool's ledger after each change.
+	CreditsSubjectPrefix = "gata.credits."
 	// TypeDVA is the job type of scoring image–caption pairs with a CLIP model.
 	TypeDVA = "dva"
 )
@@ -171,3 +174,12 @@ func (r *Result) Verify() error {
 
 // Address is the worker address of a key (EIP-55 checksummed hex).
 func Address(key *ecdsa.PrivateKey) string { return crypto.PubkeyToAddress(key.PublicKey).Hex() }
+
+// CreditNote is a worker's credit in the pool's ledger (pairs scored): pending until their
+// group is verified, then confirmed or rejected.
+type CreditNote struct {
+	Worker    string `json:"worker"`
+	Pending   int64  `json:"pending"`
+	Confirmed int64  `json:"confirmed"`
+	Rejected  int64  `json:"rejected"`
+}

@@ -86,7 +86,7 @@ func workerPermissions() *server.Permissions {
 				"$JS.API.CONSUMER.DURABLE.CREATE." + JobsStream + ".>", "$JS.API.CONSUMER.CREATE." + ResultsStream + ".>",
 				"$JS.API.CONSUMER.DURABLE.CREATE." + ResultsStream + ".>", "$JS.API.CONSUMER.MSG.NEXT." + ResultsStream + ".>"},
 		},
-		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", CreditsSubjectPrefix + "*"}},
 	}
 }
 

@@ -76,11 +76,15 @@ func (p *Pool) handle(ctx context.Context, data []byte) error {
 		// The group was verified meanwhile (the job was handed out again after a silence).
 		rec.Group = strings.TrimSuffix(r.Job, r.Job[strings.LastIndexByte(r.Job, '-'):])
 		rec.State, rec.Reason, rec.Decided = storage.ResultRejected, "late: the job's group was already verified", now
-		if _, err := p.o.Ledger.AddPoolResult(ctx, rec); err != nil {
+		ok, err := p.o.Ledger.AddPoolResult(ctx, rec)
+		if err != nil {
 			return err
 		}
-		p.results++
-		p.rejected++
+		if ok {
+			p.results++
+			p.rejected++
+			p.tellCredits(map[string]CreditNote{strings.ToLower(r.Worker): p.credit(r.Worker, rec.Credits, "", storage.ResultRejected)})
+		}
 		return nil
 	}
 	g := p.groups[js.group]
@@ -95,6 +99,7 @@ func (p *Pool) handle(ctx context.Context, data []byte) error {
 	}
 	p.results++
 	g.results = append(g.results, &resultState{rec: rec, res: r, job: js, reason: reason})
+	p.credit(r.Worker, rec.Credits, "", storage.ResultPending)
 	p.mu.Unlock()
 	err = p.settle(ctx, g)
 	p.mu.Lock()
@@ -393,9 +398,11 @@ func (p *Pool) settle(ctx context.Context, g *group) error {
 		return err
 	}
 	p.mu.Lock()
+	notes := map[string]CreditNote{}
 	for _, v := range d.Verdicts {
 		for _, r := range g.results {
 			if r.rec.Job == v.Job && strings.EqualFold(r.rec.Worker, v.Worker) {
+				notes[strings.ToLower(r.rec.Worker)] = p.credit(r.rec.Worker, r.rec.Credits, r.rec.State, v.State)
 				r.rec.State, r.rec.Reason = v.State, v.Reason
 				if v.State == storage.ResultRejected {
 					p.rejected++
@@ -403,6 +410,7 @@ func (p *Pool) settle(ctx context.Context, g *group) error {
 			}
 		}
 	}
+	p.tellCredits(notes)
 	if newJob != nil {
 		g.jobs = append(g.jobs, newJob)
 		p.jobs[newJob.rec.Job.ID] = newJob

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/gata-contrib/gata/agent"
+	"github.com/gata-contrib/gata/agent/pool"
 	"github.com/gata-contrib/gata/dva/pipeline"
 	"github.com/gata-contrib/gata/storage/wallet"
 )
@@ -28,6 +29,8 @@ type (
 	GateState = agent.State
 	// GPUState is one card as the worker's telemetry read it.
 	GPUState = agent.GPU
+	// CreditNote is the worker's credit in the pool's ledger, as the pool told it.
+	CreditNote = pool.CreditNote
 )
 
 // WorkerRequest starts `gata worker`: the pool to work for and the owner's limits.

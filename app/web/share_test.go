@@ -67,14 +67,21 @@ func TestShareSection(t *testing.T) {
 	case <-time.After(3 * time.Minute):
 		t.Fatal("the pool did not finish")
 	}
+	// The pool's last word on the worker's credit comes a moment after the run ends.
 	var st shareState
-	call(t, "GET", url+"/api/share", "", withKey(nil)).json(t, &st)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st = shareState{}
+		call(t, "GET", url+"/api/share", "", withKey(nil)).json(t, &st)
+		if c := st.Worker.Stats.Credits; c != nil && c.Pending == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if !st.Worker.Running || st.Pool == nil || st.Pool.Counts.Verified != st.Pool.Counts.Groups || len(st.Pool.Credits) != 2 {
 		t.Fatalf("GET /api/share = %+v", st)
 	}
 	r = call(t, "GET", url+"/ui/share/status", "", withKey(nil))
 	for _, want := range []string{`data-testid="share-address"`, st.Worker.Stats.Address, `data-testid="share-credits"`, st.Pool.Credits[0].Worker,
-		"groups verified", `data-testid="share-throughput"`} {
+		"groups verified", `data-testid="share-throughput"`, `data-testid="share-earned"`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("status partial lacks %q:\n%s", want, r.body)
 		}

@@ -248,6 +248,9 @@ func workerText(ws core.WorkerState) string {
 	if st.Current != "" {
 		fmt.Fprintf(&b, "; working on %s", st.Current)
 	}
+	if c := st.Credits; c != nil {
+		fmt.Fprintf(&b, "\nEarned in the pool: %d pairs confirmed, %d pending, %d rejected", c.Confirmed, c.Pending, c.Rejected)
+	}
 	for _, g := range ws.Gate.GPUs {
 		fmt.Fprintf(&b, "\nGPU %d %s: %.0f °C, %.0f W, %d%% busy, %d other program(s)", g.Index, g.Name, g.TempC, g.PowerW, g.Utilization, g.OtherProcesses)
 	}

@@ -109,13 +109,15 @@ func TestShareStartsWithTheLimitsTyped(t *testing.T) {
 	}
 
 	f.mu.Lock()
-	f.worker = core.WorkerState{Running: true, Stats: core.WorkerStats{Address: "0xAbC", Connected: true, Jobs: 7, Items: 1800},
+	f.worker = core.WorkerState{Running: true, Stats: core.WorkerStats{Address: "0xAbC", Connected: true, Jobs: 7, Items: 1800,
+		Credits: &core.CreditNote{Worker: "0xAbC", Confirmed: 1536, Pending: 256}},
 		Gate: core.GateState{Run: false, Reason: "GPU 0 at 85 °C, at or over the 80 °C limit",
 			GPUs: []core.GPUState{{Index: 0, Name: "Fake GPU", TempC: 85, PowerW: 190, OtherProcesses: 0}}}}
 	f.mu.Unlock()
 	s.ApplyJob(core.JobInfo{Kind: "share.worker"})
 	q.Until(t, "the pause and its reason show", func() bool {
-		return hasLabel(s.Content(), "Paused: GPU 0 at 85 °C, at or over the 80 °C limit") && hasLabel(s.Content(), "7 jobs done, 1800 pairs")
+		return hasLabel(s.Content(), "Paused: GPU 0 at 85 °C, at or over the 80 °C limit") && hasLabel(s.Content(), "7 jobs done, 1800 pairs") &&
+			hasLabel(s.Content(), "Earned in the pool: 1536 pairs confirmed, 256 pending, 0 rejected")
 	})
 	if !s.start.Disabled() {
 		t.Error("Start is enabled while sharing")
