@@ -85,7 +85,7 @@ e2e: e2e-gui e2e-web e2e-greenfield
 
 e2e-gui: build
 	@mkdir -p $(ARTIFACTS)
-	GATA_ARTIFACTS=$(ARTIFACTS) $(GO) test -count=1 -tags e2e ./app/gui/ ./app/
+	GATA_BIN=$(CURDIR)/$(BIN) GATA_ARTIFACTS=$(ARTIFACTS) $(GO) test -count=1 -tags e2e ./app/gui/ ./app/
 
 ## e2e-greenfield: a real local Greenfield network (gnfd + 3 gnfd-sp + MariaDB on 127.0.0.1):
 # builds the two binaries once into ~/.cache/gata-localnet (cold: ~16 min, cached: instant),
