@@ -61,12 +61,13 @@ func TestPoolAndWorkersInProcess(t *testing.T) {
 		}
 		k, _ := crypto.GenerateKey()
 		key := hex.EncodeToString(crypto.FromECDSA(k))
-		addrs = append(addrs, crypto.PubkeyToAddress(k.PublicKey).Hex())
+		want := crypto.PubkeyToAddress(k.PublicKey).Hex()
+		addrs = append(addrs, want)
 		req := WorkerRequest{Pool: inv.URL, PrivateKeyEnv: "KEY", Getenv: func(string) string { return key }, BatchSize: 3 + i}
 		wg.Go(func() {
 			_, err := wc.RunWorker(ctx, req, func(addr, from string) {
-				if addr != addrs[i] || from != "$KEY" {
-					t.Errorf("worker started as %s from %s, want %s from $KEY", addr, from, addrs[i])
+				if addr != want || from != "$KEY" {
+					t.Errorf("worker started as %s from %s, want %s from $KEY", addr, from, want)
 				}
 			}, nil)
 			if err != nil {
