@@ -181,6 +181,11 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/submissions", h.listSubmissions)
 	api.HandleFunc("POST /api/submissions", h.postSubmission) // {kind, dry_run, out_dir}
 	api.HandleFunc("POST /api/verify", h.verify)              // {manifest_path, jsonl_path}
+	api.HandleFunc("GET /api/uploads", h.listUploads)
+	api.HandleFunc("GET /api/uploads/{id}", h.getUpload)          // id: the submission's
+	api.HandleFunc("POST /api/uploads/{id}/retry", h.retryUpload) //
+	api.HandleFunc("POST /api/uploads/share", h.shareUploads)     // {address, submission_id}
+	api.HandleFunc("GET /api/account", h.getAccount)
 	api.HandleFunc("GET /api/share", h.getShare)
 	api.HandleFunc("POST /api/share/worker", h.startShare) // {pool, max_temp_c, max_power_w, schedule, gpus, pause_for, …}
 	api.HandleFunc("DELETE /api/share/worker", h.stopShare)
@@ -198,6 +203,8 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /ui/chat/leaderboard", h.uiChatLeaderboard)
 	api.HandleFunc("GET /ui/submit/wallet", h.uiSubmitWallet)
 	api.HandleFunc("GET /ui/submit/list", h.uiSubmitList)
+	api.HandleFunc("GET /ui/submit/account", h.uiSubmitAccount)
+	api.HandleFunc("GET /ui/submit/share-options", h.uiSubmitShareOptions)
 	api.HandleFunc("GET /ui/share/status", h.uiShareStatus)
 	api.HandleFunc("/ui/", h.notFound)
 	pub.Handle("/api/", s.requireAuth(api))

@@ -2,13 +2,17 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/gata-contrib/gata/app/core"
 )
 
 // The Submit section's API: the wallet (never its key: there is no export here, the
-// words of a new wallet are shown once), submissions and verification.
+// words of a new wallet are shown once), submissions and verification, their uploads to
+// Greenfield (progress, retry, shares) and the account they go to.
 //
 //	GET  /api/wallet              core.WalletInfo
 //	POST /api/wallet/new          core.NewWallet: the words, shown once
@@ -17,16 +21,24 @@ import (
 //	GET  /api/submissions         []core.SubmitResult, newest first
 //	POST /api/submissions         {kind, dry_run, out_dir} → core.SubmitResult
 //	POST /api/verify              {manifest_path, jsonl_path} → core.VerifyResult
+//	GET  /api/uploads             []core.UploadItem, newest first
+//	GET  /api/uploads/{id}        core.UploadItem of submission id
+//	POST /api/uploads/{id}/retry  core.UploadItem, queued for an attempt now
+//	POST /api/uploads/share       {address, submission_id (0: all)} → []core.UploadItem
+//	GET  /api/account             core.Account: network, address, balance, read quota
 
-// submitFail maps the wallet and submission errors to a status: bad requests 400, no
-// wallet 404, a wallet that exists or nothing new to submit 409, a locked keystore 423,
-// a wrong passphrase 403, a submission that does not verify 422.
+// submitFail maps the wallet, submission and upload errors to a status: bad requests
+// 400, no wallet or no such upload 404, a wallet that exists or nothing new to submit
+// 409, a locked keystore 423, a wrong passphrase 403, a submission that does not verify
+// 422, no uploader 501.
 func (h *handlers) submitFail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, core.ErrBadWallet), errors.Is(err, core.ErrBadSubmit), errors.Is(err, core.ErrNotConfirmed):
+	case errors.Is(err, core.ErrBadWallet), errors.Is(err, core.ErrBadSubmit), errors.Is(err, core.ErrNotConfirmed), errors.Is(err, core.ErrBadShare):
 		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, core.ErrNoWallet):
+	case errors.Is(err, core.ErrNoWallet), errors.Is(err, core.ErrNoUpload):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, core.ErrNoUploader):
+		writeError(w, http.StatusNotImplemented, err.Error())
 	case errors.Is(err, core.ErrWalletExists), errors.Is(err, core.ErrNothingToSubmit):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, core.ErrVerify):
@@ -154,6 +166,84 @@ type submitRow struct {
 	Upload *core.UploadItem
 }
 
+// Waiting says the upload failed and waits for its next attempt (the outbox keeps such
+// an item queued, with the error and the time of the next attempt).
+func (r submitRow) Waiting() bool {
+	u := r.Upload
+	return u != nil && u.State == "queued" && u.Error != "" && u.Attempts > 0
+}
+
+// StateLabel is the upload's state as the row's badge says it.
+func (r submitRow) StateLabel() string {
+	switch {
+	case r.Upload == nil:
+		return "not queued"
+	case r.Waiting():
+		return "retrying"
+	}
+	return r.Upload.State
+}
+
+// StateClass picks the badge's colour.
+func (r submitRow) StateClass() string {
+	switch {
+	case r.Upload == nil:
+		return ""
+	case r.Waiting():
+		return "state-paused"
+	}
+	switch r.Upload.State {
+	case "uploading", "sealing":
+		return "state-running"
+	case "done", "failed":
+		return "state-" + r.Upload.State
+	}
+	return ""
+}
+
+// CanRetry says whether Retry applies: a failed upload, or one waiting for its next
+// attempt.
+func (r submitRow) CanRetry() bool {
+	return r.Upload != nil && (r.Upload.State == "failed" || r.Waiting())
+}
+
+// ErrorLine is the upload's last error in one line, "" once it is done.
+func (r submitRow) ErrorLine() string {
+	if r.Upload == nil || r.Upload.State == "done" {
+		return ""
+	}
+	return strings.Join(strings.Fields(r.Upload.Error), " ")
+}
+
+// Percent is the share of the payload sent, in whole percent.
+func (r submitRow) Percent() int {
+	if r.Upload == nil {
+		return 0
+	}
+	return int(r.Upload.Percent + 0.5)
+}
+
+// Speed is the sending speed while the payload goes out ("" otherwise).
+func (r submitRow) Speed() string {
+	if r.Upload == nil || r.Upload.State != "uploading" || r.Upload.Speed <= 0 {
+		return ""
+	}
+	return byteSize(int64(r.Upload.Speed)) + "/s"
+}
+
+// ShareState says how a share stands, for the row's list of shares.
+func (r submitRow) ShareState(sh core.UploadShare) string {
+	switch {
+	case sh.Granted:
+		return "can read it"
+	case sh.Error != "":
+		return "not granted: " + strings.Join(strings.Fields(sh.Error), " ")
+	case r.Upload != nil && r.Upload.State != "done":
+		return "granted once the upload is done"
+	}
+	return "not granted yet"
+}
+
 func (h *handlers) uiSubmitWallet(w http.ResponseWriter, r *http.Request) {
 	info, err := h.core.WalletStatus(r.Context())
 	p := submitWalletPage{Wallet: info, Secrets: h.core.Secrets(r.Context())}
@@ -166,7 +256,8 @@ func (h *handlers) uiSubmitWallet(w http.ResponseWriter, r *http.Request) {
 // submitListLimit is how many submissions the card lists.
 const submitListLimit = 50
 
-func (h *handlers) uiSubmitList(w http.ResponseWriter, r *http.Request) {
+// submitList is the submissions with their uploads, newest first.
+func (h *handlers) submitList(r *http.Request) submitListPage {
 	subs, err := h.core.Submissions(r.Context(), submitListLimit)
 	var p submitListPage
 	if err != nil {
@@ -185,5 +276,107 @@ func (h *handlers) uiSubmitList(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Rows = append(p.Rows, row)
 	}
-	h.render(w, r, "submit-list", p)
+	return p
+}
+
+func (h *handlers) uiSubmitList(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, "submit-list", h.submitList(r))
+}
+
+// uiSubmitShareOptions is the share form's choice of submissions.
+func (h *handlers) uiSubmitShareOptions(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, "submit-share-options", h.submitList(r))
+}
+
+// submitAccountPage is the account card; the quota in bytes for the bytes function.
+type submitAccountPage struct {
+	core.Account
+	FreeUsed, FreeMonthly, Bought, BoughtUsed int64
+}
+
+func (h *handlers) uiSubmitAccount(w http.ResponseWriter, r *http.Request) {
+	p := submitAccountPage{Account: h.core.Account(r.Context())}
+	if st := p.Status; st != nil && st.Quota != nil {
+		q := st.Quota
+		p.FreeUsed, p.FreeMonthly, p.Bought, p.BoughtUsed = int64(q.FreeConsumed), int64(q.FreeMonthly), int64(q.Charged), int64(q.Consumed)
+	}
+	h.render(w, r, "submit-account", p)
+}
+
+func (h *handlers) getAccount(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.core.Account(r.Context()))
+}
+
+func (h *handlers) listUploads(w http.ResponseWriter, r *http.Request) {
+	items, err := h.core.Outbox(r.Context())
+	if err != nil {
+		h.submitFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, items)
+}
+
+// submissionID reads the {id} of an upload route; anything but a positive number is no
+// upload.
+func submissionID(r *http.Request) (int64, error) {
+	v := r.PathValue("id")
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("upload of submission %q: %w", v, core.ErrNoUpload)
+	}
+	return id, nil
+}
+
+func (h *handlers) getUpload(w http.ResponseWriter, r *http.Request) {
+	id, err := submissionID(r)
+	if err == nil {
+		var it core.UploadItem
+		if it, err = h.core.Upload(r.Context(), id); err == nil {
+			writeJSON(w, http.StatusOK, it)
+			return
+		}
+	}
+	h.submitFail(w, r, err)
+}
+
+// retryUpload queues a failed or waiting upload for an attempt now; a done one stays
+// done (the answer says its state).
+func (h *handlers) retryUpload(w http.ResponseWriter, r *http.Request) {
+	id, err := submissionID(r)
+	if err == nil {
+		_, err = h.core.Upload(r.Context(), id)
+	}
+	if err == nil {
+		var it core.UploadItem
+		if it, err = h.core.RetryUpload(r.Context(), id); err == nil {
+			writeJSON(w, http.StatusOK, it)
+			return
+		}
+	}
+	h.submitFail(w, r, err)
+}
+
+// shareUploads takes {address, submission_id}; submission_id 0 shares every submission.
+// A grant the chain refused is a 502 with its error; the share stays recorded.
+func (h *handlers) shareUploads(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Address      string `json:"address"`
+		SubmissionID int64  `json:"submission_id"`
+	}
+	if !decodeChat(w, r, "share request", &in) {
+		return
+	}
+	if in.SubmissionID < 0 {
+		writeError(w, http.StatusBadRequest, "share: submission_id must be 0 (all) or a submission's id")
+		return
+	}
+	items, err := h.core.ShareSubmission(r.Context(), in.SubmissionID, in.Address)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, items)
+	case items != nil:
+		writeError(w, http.StatusBadGateway, strings.Join(strings.Fields(err.Error()), " "))
+	default:
+		h.submitFail(w, r, err)
+	}
 }

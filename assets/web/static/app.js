@@ -15,6 +15,7 @@
     modelJobs: false, // a model job changed since the last refresh
     runJobs: false, // a run's job changed since the last refresh
     review: null, // the review screen's run, filters, page and position
+    submit: { timer: 0, options: false, list: 0, account: 0 }, // the Submit section's pending refresh and request counts
   };
 
   class APIError extends Error {
@@ -1037,6 +1038,7 @@
       const changed = JSON.parse(ev.data) || [];
       for (const s of changed) applySetting(s);
       if (changed.some((s) => s.key === 'validate.model')) refreshModelCard().catch(showError);
+      if (changed.some((s) => s.key.startsWith('greenfield.'))) refreshAccount().catch(showError);
       const form = $('#settings-form');
       if (!form) return;
       // Controls the user is not editing follow changes made elsewhere.
@@ -1044,11 +1046,8 @@
       settle(form, changed.filter((s) => !(s.key in editing)));
     });
     es.addEventListener('chat', (ev) => chatChanged(JSON.parse(ev.data)));
-    for (const type of ['submission', 'upload']) {
-      es.addEventListener(type, () => {
-        if (state.section === 'submit' && $('#submit-list')) request('GET', '/ui/submit/list').then((html) => { $('#submit-list').innerHTML = html; }).catch(showError);
-      });
-    }
+    es.addEventListener('submission', () => submitChanged(null));
+    es.addEventListener('upload', (ev) => submitChanged(JSON.parse(ev.data)));
     es.addEventListener('reload', () => {
       if (state.section === 'chat' && state.chat.battle) reloadBattle().catch(showError);
       else route(false).catch(showError);
@@ -1073,9 +1072,95 @@
   // ---- submit ----
 
   async function loadSubmit() {
-    const [wallet, list] = await Promise.all([request('GET', '/ui/submit/wallet'), request('GET', '/ui/submit/list')]);
+    refreshAccount().catch(showError); // the network may take a while to answer
+    const [wallet] = await Promise.all([request('GET', '/ui/submit/wallet'), refreshUploads(true)]);
     if ($('#submit-wallet')) $('#submit-wallet').innerHTML = wallet;
-    if ($('#submit-list')) $('#submit-list').innerHTML = list;
+  }
+
+  // refreshUploads renders the submissions and their uploads afresh (and the share
+  // form's choices, with options); an answer overtaken by a newer request is dropped.
+  async function refreshUploads(options) {
+    if (!$('#submit-list')) return;
+    const n = ++state.submit.list;
+    const [list, opts] = await Promise.all([request('GET', '/ui/submit/list'), options ? request('GET', '/ui/submit/share-options') : null]);
+    if (n !== state.submit.list || !$('#submit-list')) return;
+    $('#submit-list').innerHTML = list;
+    const select = $('#submit-share-target');
+    if (opts !== null && select) {
+      const chosen = select.value;
+      select.innerHTML = opts;
+      if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+    }
+  }
+
+  async function refreshAccount() {
+    const box = $('#submit-account');
+    if (!box) return;
+    const n = ++state.submit.account;
+    const html = await request('GET', '/ui/submit/account');
+    if (n === state.submit.account && $('#submit-account')) $('#submit-account').innerHTML = html;
+  }
+
+  // submitChanged follows the submission (item null) and upload events: the list is
+  // rendered afresh once a burst of progress events settles; a new submission also
+  // changes the share form's choices, a finished upload the account (bucket, balance).
+  function submitChanged(item) {
+    if (state.section !== 'submit' || !$('#submit-list')) return;
+    if (!item) state.submit.options = true;
+    if (item && item.state === 'done') refreshAccount().catch(showError);
+    clearTimeout(state.submit.timer);
+    state.submit.timer = setTimeout(() => {
+      const { options } = state.submit;
+      state.submit.options = false;
+      refreshUploads(options).catch(showError);
+    }, 100);
+  }
+
+  function uploadAnswer(text, error) {
+    $('#submit-upload-status').textContent = error ? '' : text;
+    submitFieldError('#submit-upload-error', error ? text : '');
+  }
+
+  async function retryUpload(button) {
+    button.disabled = true;
+    const id = button.dataset.id;
+    try {
+      const it = await request('POST', `/api/uploads/${encodeURIComponent(id)}/retry`);
+      uploadAnswer(it.state === 'queued'
+        ? `Submission ${id} is queued for an attempt now (the count of attempts starts again).`
+        : `Submission ${id} is ${it.state}: there is nothing to retry.`);
+    } catch (err) {
+      button.disabled = false;
+      if (err.status !== 401) uploadAnswer(`Retry of submission ${id}: ${err.message}`, true);
+      return;
+    }
+    await refreshUploads(false);
+  }
+
+  async function shareUploads(form) {
+    submitFieldError('#submit-share-error', '');
+    $('#submit-share-result').textContent = '';
+    const address = form.elements.address.value.trim();
+    const id = Number(form.elements.submission_id.value);
+    const button = $('#submit-share');
+    button.disabled = true;
+    try {
+      const items = await request('POST', '/api/uploads/share', { body: { address, submission_id: id } });
+      const shares = items.map((it) => (it.shares || []).find((s) => s.address.toLowerCase() === address.toLowerCase()));
+      const granted = shares.filter((s) => s && s.granted).length;
+      const what = id ? `Submission ${id}` : `${items.length} submission${items.length === 1 ? '' : 's'}`;
+      const parts = [];
+      if (granted) parts.push(`${granted} readable now`);
+      if (items.length - granted) parts.push(`${items.length - granted} once ${items.length - granted === 1 ? 'its upload is' : 'their uploads are'} done`);
+      $('#submit-share-result').textContent = items.length
+        ? `${what} shared with ${shares[0] ? shares[0].address : address}: ${parts.join(', ')}.`
+        : 'Nothing submitted yet: there is nothing to share.';
+    } catch (err) {
+      if (err.status !== 401) submitFieldError('#submit-share-error', err.message);
+    } finally {
+      button.disabled = false;
+    }
+    await refreshUploads(false);
   }
 
   function submitFieldError(id, text) {
@@ -1180,7 +1265,7 @@
     } finally {
       button.disabled = false;
     }
-    if ($('#submit-list')) $('#submit-list').innerHTML = await request('GET', '/ui/submit/list');
+    await refreshUploads(true);
   }
 
   async function verifySubmission(form) {
@@ -1282,6 +1367,9 @@
     } else if (ev.target.id === 'submit-verify-form') {
       ev.preventDefault();
       verifySubmission(ev.target).catch(showError);
+    } else if (ev.target.id === 'submit-share-form') {
+      ev.preventDefault();
+      shareUploads(ev.target).catch(showError);
     } else if (ev.target.id === 'share-form') {
       ev.preventDefault();
       startSharing(ev.target).catch(showError);
@@ -1306,6 +1394,8 @@
     else if (t.dataset.action === 'chat-regenerate') battleAction('regenerate', { column: t.dataset.column }).catch(showError);
     else if (t.dataset.action === 'chat-vote') vote(t).catch(showError);
     else if (t.dataset.action === 'submit-new-wallet') newWallet().catch(showError);
+    else if (t.dataset.action === 'submit-retry') retryUpload(t).catch(showError);
+    else if (t.dataset.action === 'submit-account-refresh') refreshAccount().catch(showError);
     else if (t.id === 'share-stop') stopSharing().catch(showError);
     else if (t.id === 'sign-out') signOut();
   });
