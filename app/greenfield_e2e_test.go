@@ -140,6 +140,9 @@ func TestGreenfieldEndToEnd(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if s := outboxItem(t, g.data, small.ID); s.Attempts > 0 {
+		t.Logf("the small submission took %d failed attempts (last error: %q)", s.Attempts, s.Error)
+	}
 	serve.cmd.Process.Signal(syscall.SIGKILL)
 	serve.cmd.Wait()
 	left := outboxItem(t, g.data, large.ID)
@@ -161,6 +164,7 @@ func TestGreenfieldEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, it := range status.Uploads {
+		t.Logf("submission %d: %s after %d failed attempts (last error: %q)", it.SubmissionID, it.State, it.Attempts, it.Error)
 		if it.State != storage.OutboxDone {
 			t.Fatalf("after the restart submission %d is %s: %s\n%s", it.SubmissionID, it.State, it.Error, serve.stderr.String())
 		}

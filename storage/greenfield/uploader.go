@@ -49,11 +49,11 @@ type Options struct {
 	// OnChange is told the outbox item that changed (state, progress); may be nil.
 	OnChange func(id int64)
 
-	MaxAttempts  int           // failed attempts before an item stops in failed; default 8
+	MaxAttempts  int           // failed attempts before an item stops in failed; default 12
 	MinBackoff   time.Duration // wait after the first failure, doubled each time; default 5s
 	MaxBackoff   time.Duration // default 30 min
 	SealPoll     time.Duration // how often the seal is checked; default 1s
-	SealTimeout  time.Duration // how long one attempt waits for a seal; default 10 min
+	SealTimeout  time.Duration // how long one attempt waits for a seal; default 5 min
 	ProgressTick time.Duration // how often progress is stored while sending; default 500ms
 	// IdlePoll is how often an idle uploader looks at the outbox, for items another
 	// process (gata submit) queued; default 5s.
@@ -79,7 +79,7 @@ func New(opts Options) *Uploader {
 		opts.Logger = slog.Default()
 	}
 	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = 8
+		opts.MaxAttempts = 12
 	}
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = 5 * time.Second
@@ -91,7 +91,7 @@ func New(opts Options) *Uploader {
 		opts.SealPoll = time.Second
 	}
 	if opts.SealTimeout <= 0 {
-		opts.SealTimeout = 10 * time.Minute
+		opts.SealTimeout = 5 * time.Minute
 	}
 	if opts.ProgressTick <= 0 {
 		opts.ProgressTick = 500 * time.Millisecond
@@ -425,6 +425,11 @@ func (u *Uploader) waitSealed(ctx context.Context, chain Chain, bucket, object s
 		}
 		if err == nil && info.Status == StatusOther {
 			return fmt.Errorf("object %s was discontinued before it was sealed", object)
+		}
+		if errors.Is(err, ErrNotFound) {
+			// The providers rejected it (they drop objects they cannot seal): the next
+			// attempt creates it again.
+			return fmt.Errorf("object %s was removed before it was sealed", object)
 		}
 		select {
 		case <-ctx.Done():

@@ -417,6 +417,40 @@ func TestRetriesFailedPuts(t *testing.T) {
 	}
 }
 
+// rejectingChain drops an object the first time its seal is awaited, as providers that
+// cannot seal it do.
+type rejectingChain struct {
+	*fakeChain
+	once sync.Once
+}
+
+func (r *rejectingChain) PutObject(ctx context.Context, bucket, object string, size int64, rd io.Reader, ct string) error {
+	if err := r.fakeChain.PutObject(ctx, bucket, object, size, rd, ct); err != nil {
+		return err
+	}
+	r.once.Do(func() {
+		r.mu.Lock()
+		delete(r.objects, bucket+"/"+object)
+		r.mu.Unlock()
+	})
+	return nil
+}
+
+func TestObjectRejectedBeforeSeal(t *testing.T) {
+	f := newFixture(t)
+	rc := &rejectingChain{fakeChain: f.fake}
+	it := f.submit("chat", records)
+	stop := serve(f.uploader(Options{SealTimeout: time.Hour, Connect: func(context.Context) (Chain, error) { return rc, nil }}))
+	done := f.waitState(it.ID, storage.OutboxDone)
+	stop()
+	if done.Attempts != 1 {
+		t.Errorf("attempts = %d, want 1: a removed object ends the wait at once, not after SealTimeout", done.Attempts)
+	}
+	if n := f.fake.count("CreateObject"); n != 3 {
+		t.Errorf("CreateObject called %d times, want 3 (the object again after it was removed)", n)
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	u := New(Options{MinBackoff: time.Second, MaxBackoff: 10 * time.Second})
 	for _, tt := range []struct {
