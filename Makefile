@@ -89,10 +89,11 @@ e2e-gui: build
 
 ## e2e-greenfield: a real local Greenfield network (gnfd + 3 gnfd-sp + MariaDB on 127.0.0.1):
 # builds the two binaries once into ~/.cache/gata-localnet (cold: ~16 min, cached: instant),
-# then uploads, kills gata serve mid-upload, resumes, reads back and shares
+# then uploads, kills gata serve mid-upload, resumes, reads back and shares (one network at a
+# time: -p 1, two at once on 2 cores slow the providers' seals)
 e2e-greenfield: build apt
 	@set -o pipefail; bins=$$(bash storage/greenfield/localnet/tools/build.sh | tail -n 1) && \
-	GATA_BIN=$(CURDIR)/$(BIN) GATA_LOCALNET_BIN=$$bins $(GO) test $(LDFLAGS) -count=1 -timeout 40m -tags e2e,greenfield \
+	GATA_BIN=$(CURDIR)/$(BIN) GATA_LOCALNET_BIN=$$bins $(GO) test $(LDFLAGS) -p 1 -count=1 -timeout 40m -tags e2e,greenfield \
 	  -run '^(TestGreenfieldEndToEnd|TestStart)$$' ./app/ ./storage/greenfield/localnet/
 
 e2e-web: build npm-deps
