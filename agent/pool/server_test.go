@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -115,5 +116,36 @@ func TestServerNeedsTLSOffLoopback(t *testing.T) {
 			s.Shutdown()
 			t.Errorf("StartServer(%q) with a bad address started", addr)
 		}
+	}
+}
+
+// TestPoolJoinsAnExistingNATS: with NATSURL the pool embeds nothing and works through a
+// NATS server it did not start (the way it grows past one machine).
+func TestPoolJoinsAnExistingNATS(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	src := memSource{name: "mem://cluster", n: 80}
+	r := newRigOf(t, []pipeline.Source{src}, []string{src.name})
+	o := simOptions(11)
+	o.NATSURL = ns.ClientURL()
+	r.start(o)
+	if r.pool.URL() != ns.ClientURL() {
+		t.Errorf("pool URL %s, want the server's %s", r.pool.URL(), ns.ClientURL())
+	}
+	for i := range 2 {
+		r.simWorker(uint64(200+i), nil)
+	}
+	r.wait(2 * time.Minute)
+	r.checkOutputs(src, 5e-3)
+	if info, err := ns.Jsz(nil); err != nil || info.Streams < 3 { // jobs, results, the images bucket
+		t.Errorf("the existing server holds %+v streams (%v), want the pool's 3", info, err)
 	}
 }
