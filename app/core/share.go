@@ -108,12 +108,7 @@ func (c *Core) workerKey(ctx context.Context, req WorkerRequest) (*ecdsa.Private
 		}
 		return k, "$" + req.PrivateKeyEnv, nil
 	}
-	var secrets wallet.Secrets
-	if c.opts.Secrets != nil {
-		secrets = c.opts.Secrets
-	}
-	ws := wallet.NewStore(wallet.StoreOptions{Dir: c.opts.DataDir, Secrets: secrets, Passphrase: c.opts.Passphrase})
-	wk, err := ws.Load(ctx)
+	wk, err := c.loadWallet(ctx) // the passphrase given in the UI counts too
 	switch {
 	case err == nil:
 		k, err := crypto.HexToECDSA(strings.TrimPrefix(wk.ExportHex(), "0x"))
