@@ -1,14 +1,20 @@
+//go:build linux && cgo
+
 package cuda
 
 import (
 	"fmt"
 	"sync"
+	"testing"
 
+	"github.com/gata-contrib/gata/dva"
 	"github.com/gata-contrib/gata/dva/cuda/internal/emu"
+	"github.com/gata-contrib/gata/kernels"
 )
 
 // emuDevice runs the kernels on the CPU emulator: the forward pass and the kernels are
-// tested here without a GPU (see internal/emu for what that does and does not show).
+// tested here without a GPU (see internal/emu for what that does and does not show). The
+// emulator needs Linux (ucontext fibers) and cgo with a C++ compiler.
 type emuDevice struct {
 	nsm int // what sms reports: 1 makes every GEMM take the 128x128 tile, a large value the 64x64
 
@@ -102,4 +108,35 @@ func (e *emuDevice) leaked() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.live)
+}
+
+func TestKernelsOnEmulator(t *testing.T) {
+	for _, nsm := range []int{1, 1 << 20} {
+		t.Run(fmt.Sprintf("sms=%d", nsm), func(t *testing.T) {
+			d := newEmuDevice(nsm)
+			runKernelTests(t, d)
+			if n := d.leaked(); n != 0 {
+				t.Errorf("%d device buffers not freed", n)
+			}
+		})
+	}
+}
+
+// TestKernelNames checks that the emulator compiled every kernel of the embedded PTX.
+func TestKernelNames(t *testing.T) {
+	have := map[string]bool{}
+	for _, k := range emu.Kernels() {
+		have[k] = true
+	}
+	for _, m := range kernels.Modules() {
+		for _, k := range m.Kernels {
+			if !have[k] {
+				t.Errorf("kernel %s of %s.ptx is not in the emulator's table (internal/emu/emu.cc)", k, m.Name)
+			}
+		}
+	}
+}
+
+func init() {
+	testRunnerModes["emu"] = func(dir string) (dva.Backend, error) { return newEngine(newEmuDevice(1<<20), dir, "emulated GPU") }
 }

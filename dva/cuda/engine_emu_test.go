@@ -1,7 +1,11 @@
+//go:build linux && cgo
+
 package cuda
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/gata-contrib/gata/dva"
@@ -11,10 +15,10 @@ import (
 // TestConformanceOnEmulator runs the backend conformance suite (the tiny reference model
 // of shared/testdata/clip) through the whole GPU forward pass, weights converted to half
 // and every kernel run on the emulator, at the half-precision tolerance.
-// With chunk 3 a batch of 8 images goes through the tower as 3 + 3 + 2, through both
-// input slots.
+// With chunks of 3 images a batch of 8 goes through the tower as 3 + 3 + 2, through both
+// input slots, and the suite's smaller batches as one chunk.
 func TestConformanceOnEmulator(t *testing.T) {
-	for _, chunk := range []int{imageChunk, 3} {
+	for _, chunk := range []int{3} {
 		t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
 			d := newEmuDevice(1 << 20)
 			dvatest.Run(t, func(t *testing.T, dir string) dva.Backend {
@@ -30,4 +34,28 @@ func TestConformanceOnEmulator(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunnerWithEmulatedGPU runs the GPU engine itself (on the emulator) in the child:
+// half pixels straight from the protocol into the forward pass.
+func TestRunnerWithEmulatedGPU(t *testing.T) {
+	dir, pix, n, ids, wantImg, wantTxt := testInputs(t)
+	b, err := StartRunner(context.Background(), dir, runnerOptions(t, "emu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !strings.Contains(b.Name(), "emulated GPU") {
+		t.Errorf("Name() = %q, want the runner's device", b.Name())
+	}
+	got, err := b.EncodeImages(context.Background(), pix, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareNormalized(t, "EncodeImages", got, wantImg, b.EmbedDim(), 5e-3)
+	txt, err := b.EncodeTexts(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareNormalized(t, "EncodeTexts", txt, wantTxt, b.EmbedDim(), 5e-3)
 }

@@ -8,28 +8,14 @@ import (
 	"testing"
 
 	"github.com/gata-contrib/gata/dva"
-	"github.com/gata-contrib/gata/dva/cuda/internal/emu"
 	"github.com/gata-contrib/gata/dva/preprocess"
 	"github.com/gata-contrib/gata/dva/tensor"
-	"github.com/gata-contrib/gata/kernels"
 )
 
 // The kernel tests compare each kernel with the CPU kernels of dva/tensor (or a plain loop
 // where dva/tensor has none) on odd shapes: sizes that are not multiples of the tiles,
-// batch 1, 77 and 197 tokens. They take a device, so the emulator (emu_kernels_test.go)
-// and a real GPU (gpu_test.go) run the same cases.
-
-func TestKernelsOnEmulator(t *testing.T) {
-	for _, nsm := range []int{1, 1 << 20} {
-		t.Run(fmt.Sprintf("sms=%d", nsm), func(t *testing.T) {
-			d := newEmuDevice(nsm)
-			runKernelTests(t, d)
-			if n := d.leaked(); n != 0 {
-				t.Errorf("%d device buffers not freed", n)
-			}
-		})
-	}
-}
+// batch 1, 77 and 197 tokens. They take a device, so the emulator (emu_test.go) and a
+// real GPU (gpu_test.go) run the same cases.
 
 func runKernelTests(t *testing.T, d device) {
 	t.Run("gemm", func(t *testing.T) { testGEMM(t, d) })
@@ -427,21 +413,6 @@ func testElementwise(t *testing.T, d device) {
 		}
 		compare(t, "l2_normalize", mem.readF32(out, rows*width), want, 1e-6, 1e-6)
 	})
-}
-
-// TestKernelNames checks that the emulator compiled every kernel of the embedded PTX.
-func TestKernelNames(t *testing.T) {
-	have := map[string]bool{}
-	for _, k := range emu.Kernels() {
-		have[k] = true
-	}
-	for _, m := range kernels.Modules() {
-		for _, k := range m.Kernels {
-			if !have[k] {
-				t.Errorf("kernel %s of %s.ptx is not in the emulator's table (internal/emu/emu.cc)", k, m.Name)
-			}
-		}
-	}
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }

@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// testRunnerModes are more runner modes, from files with build constraints ("emu").
+var testRunnerModes = map[string]openBackend{}
+
 func testRunner(mode string) int {
 	var open openBackend
 	switch mode {
@@ -43,15 +46,15 @@ func testRunner(mode string) int {
 			return &testBackend{Backend: b, stall: os.Getenv("GATA_TEST_RUNNER_STALL"), sticky: os.Getenv("GATA_TEST_RUNNER_STICKY"),
 				die: os.Getenv("GATA_TEST_RUNNER_DIE") != ""}, nil
 		}
-	case "emu":
-		open = func(dir string) (dva.Backend, error) { return newEngine(newEmuDevice(1<<20), dir, "emulated GPU") }
 	case "gpu":
 		open = openGPU
 	case "fail":
 		open = func(dir string) (dva.Backend, error) { return nil, errors.New("no GPU in this test runner") }
 	default:
-		fmt.Fprintf(os.Stderr, "unknown test runner mode %q\n", mode)
-		return 2
+		if open = testRunnerModes[mode]; open == nil {
+			fmt.Fprintf(os.Stderr, "unknown test runner mode %q\n", mode)
+			return 2
+		}
 	}
 	if err := serveRunner(context.Background(), os.Stdin, os.Stdout, open); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -333,30 +336,6 @@ func TestOpenDisabled(t *testing.T) {
 	if on, why := b.OnGPU(); on || why != "GATA_GPU=off" {
 		t.Errorf("OnGPU() = %v, %q; want the CPU because GATA_GPU=off", on, why)
 	}
-}
-
-// TestRunnerWithEmulatedGPU runs the GPU engine itself (on the emulator) in the child:
-// half pixels straight from the protocol into the forward pass.
-func TestRunnerWithEmulatedGPU(t *testing.T) {
-	dir, pix, n, ids, wantImg, wantTxt := testInputs(t)
-	b, err := StartRunner(context.Background(), dir, runnerOptions(t, "emu"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if !strings.Contains(b.Name(), "emulated GPU") {
-		t.Errorf("Name() = %q, want the runner's device", b.Name())
-	}
-	got, err := b.EncodeImages(context.Background(), pix, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compareNormalized(t, "EncodeImages", got, wantImg, b.EmbedDim(), 5e-3)
-	txt, err := b.EncodeTexts(context.Background(), ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compareNormalized(t, "EncodeTexts", txt, wantTxt, b.EmbedDim(), 5e-3)
 }
 
 // compareNormalized compares rows of embeddings after L2 normalisation.

@@ -66,12 +66,22 @@ int run(dim3 grid, dim3 block, size_t smem, const Body& body) {
   Barrier block_bar(n);
   std::vector<std::unique_ptr<Warp>> warps;
   for (int w = 0; w < (n + 31) / 32; w++) warps.push_back(std::make_unique<Warp>(std::min(32, n - 32 * w)));
+  std::vector<Thread> threads(n);
+  // A barrier that all lanes of a warp meet at ends the warp's shared products.
+  auto forget = [&threads](Warp* w) {
+    w->mma.clear();
+    for (auto& t : threads)
+      if (t.warp == w) t.mma_calls = 0;
+  };
+  for (auto& w : warps) w->bar.on_release = [forget, p = w.get()] { forget(p); };
+  block_bar.on_release = [&warps, forget] {
+    for (auto& w : warps) forget(w.get());
+  };
   Sched sc{};
   sc.body = &body;
   sc.block_bar = &block_bar;
   Sched* outer = sched;
   sched = &sc;
-  std::vector<Thread> threads(n);
   std::vector<ucontext_t> ctxs(n);
   std::vector<std::unique_ptr<char[]>> stacks;
   for (int t = 0; t < n; t++) {
@@ -120,6 +130,7 @@ int run(dim3 grid, dim3 block, size_t smem, const Body& body) {
 void Barrier::wait() {
   if (++arrived == expected) {
     arrived = 0;
+    if (on_release) on_release();
     for (Thread* t : waiting) t->blocked = false;
     waiting.clear();
     return;
