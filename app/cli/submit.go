@@ -12,6 +12,10 @@ import (
 const submitUsage = `usage:
   gata submit chat [--dry-run --out DIR] [--json]   your voted chat battles above the quality floor
   gata submit dva  [--dry-run --out DIR] [--json]   the scores of your finished DVA runs
+  gata submit status [--wait] [--json]             the uploads: state, progress, speed, errors, shares; the account
+  gata submit share ADDRESS [--id N]               let ADDRESS read one submission (or all of them)
+  gata submit retry ID                             try a failed upload again now
+  gata submit network [mainnet|testnet|custom --chain-id ID --rpc URL]   show or choose the Greenfield network
 
 Collects what was not submitted yet, writes it as canonical JSONL (<sha256>.jsonl) with a
 manifest (<sha256>.manifest.json) that your wallet signs (EIP-712), records it and queues
@@ -21,7 +25,7 @@ recorded or uploaded. Anyone can check a submission with 'gata verify MANIFEST'.
 
 func runSubmit(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
-		return &UsageError{Msg: "submit: missing kind (chat, dva)"}
+		return &UsageError{Msg: "submit: missing kind (chat, dva) or subcommand (status, share, retry, network)"}
 	}
 	if run := uploadCommand(args[0]); run != nil { // status, share, retry, network: upload.go
 		return run(ctx, env, args[1:])
