@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gata-contrib/gata/storage"
@@ -61,7 +62,10 @@ func (c *Core) Account(ctx context.Context) Account {
 		a.NetworkError = oneLineErr(err)
 		return a
 	}
-	if a.Address, err = c.WalletAddress(ctx); err != nil {
+	if a.Address, err = c.WalletAddress(ctx); errors.Is(err, ErrNoWallet) {
+		a.Error = "no wallet yet" // the pages offer to make one
+		return a
+	} else if err != nil {
 		a.Error = oneLineErr(err)
 		return a
 	}
@@ -75,4 +79,44 @@ func (c *Core) Account(ctx context.Context) Account {
 	}
 	a.Status = &st
 	return a
+}
+
+// Waiting says the upload failed and waits for its next attempt (the outbox keeps such
+// an item queued, with the error and the time of the next attempt).
+func (u UploadItem) Waiting() bool {
+	return u.State == storage.OutboxQueued && u.Error != "" && u.Attempts > 0
+}
+
+// CanRetry says whether RetryUpload applies: a failed upload, or one waiting for its
+// next attempt.
+func (u UploadItem) CanRetry() bool { return u.State == storage.OutboxFailed || u.Waiting() }
+
+// StateLabel is the state as both UIs name it: "retrying" for an upload waiting after a
+// failed attempt, else the outbox state (queued, uploading, sealing, done, failed).
+func (u UploadItem) StateLabel() string {
+	if u.Waiting() {
+		return "retrying"
+	}
+	return u.State
+}
+
+// ErrorLine is the last error in one line, "" once the upload is done.
+func (u UploadItem) ErrorLine() string {
+	if u.State == storage.OutboxDone {
+		return ""
+	}
+	return strings.Join(strings.Fields(u.Error), " ")
+}
+
+// ShareState says how a share of this upload stands, after the address.
+func (u UploadItem) ShareState(sh UploadShare) string {
+	switch {
+	case sh.Granted:
+		return "can read it"
+	case sh.Error != "":
+		return "not granted: " + strings.Join(strings.Fields(sh.Error), " ")
+	case u.State != storage.OutboxDone:
+		return "granted once the upload is done"
+	}
+	return "not granted yet"
 }

@@ -37,7 +37,7 @@ func TestAccount(t *testing.T) {
 	ctx := context.Background()
 	c, _, _ := newWalletCore(t)
 	a := c.Account(ctx)
-	if a.Network.Name != "mainnet" || a.EVMChainID != 1017 || a.Address != "" || a.Status != nil || !strings.Contains(a.Error, ErrNoWallet.Error()) {
+	if a.Network.Name != "mainnet" || a.EVMChainID != 1017 || a.Address != "" || a.Status != nil || a.Error != "no wallet yet" {
 		t.Errorf("Account without a wallet = %+v; want mainnet and why there is no account", a)
 	}
 	if _, err := c.ImportWallet(ctx, WalletImport{Mnemonic: testMnemonic}); err != nil {
@@ -60,5 +60,43 @@ func TestAccount(t *testing.T) {
 	}
 	if a = c.Account(ctx); !strings.Contains(a.NetworkError, "needs a chain id and an RPC endpoint") || a.Address != "" {
 		t.Errorf("Account of a custom network without an RPC = %+v", a)
+	}
+}
+
+func TestUploadItemLabels(t *testing.T) {
+	pending := UploadShare{Address: "0xA"}
+	for _, tt := range []struct {
+		name               string
+		it                 UploadItem
+		label, errLine, sh string
+		waiting, retryable bool
+	}{
+		{"queued", UploadItem{State: "queued"}, "queued", "", "granted once the upload is done", false, false},
+		{"waiting after a failure", UploadItem{State: "queued", Attempts: 2, Error: "dial tcp:\n  refused"}, "retrying", "dial tcp: refused", "granted once the upload is done", true, true},
+		{"uploading", UploadItem{State: "uploading", Attempts: 1, Error: "old"}, "uploading", "old", "granted once the upload is done", false, false},
+		{"failed", UploadItem{State: "failed", Attempts: 8, Error: "gave up"}, "failed", "gave up", "granted once the upload is done", false, true},
+		{"done", UploadItem{State: "done", Error: "an old error"}, "done", "", "not granted yet", false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			it := tt.it
+			if got := it.StateLabel(); got != tt.label {
+				t.Errorf("StateLabel = %q, want %q", got, tt.label)
+			}
+			if got := it.ErrorLine(); got != tt.errLine {
+				t.Errorf("ErrorLine = %q, want %q", got, tt.errLine)
+			}
+			if got := it.ShareState(pending); got != tt.sh {
+				t.Errorf("ShareState(pending) = %q, want %q", got, tt.sh)
+			}
+			if it.Waiting() != tt.waiting || it.CanRetry() != tt.retryable {
+				t.Errorf("Waiting, CanRetry = %v, %v; want %v, %v", it.Waiting(), it.CanRetry(), tt.waiting, tt.retryable)
+			}
+			if got := it.ShareState(UploadShare{Granted: true}); got != "can read it" {
+				t.Errorf("ShareState(granted) = %q", got)
+			}
+			if got := it.ShareState(UploadShare{Error: "out of\ngas"}); got != "not granted: out of gas" {
+				t.Errorf("ShareState(failed) = %q", got)
+			}
+		})
 	}
 }

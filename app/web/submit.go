@@ -166,22 +166,12 @@ type submitRow struct {
 	Upload *core.UploadItem
 }
 
-// Waiting says the upload failed and waits for its next attempt (the outbox keeps such
-// an item queued, with the error and the time of the next attempt).
-func (r submitRow) Waiting() bool {
-	u := r.Upload
-	return u != nil && u.State == "queued" && u.Error != "" && u.Attempts > 0
-}
-
 // StateLabel is the upload's state as the row's badge says it.
 func (r submitRow) StateLabel() string {
-	switch {
-	case r.Upload == nil:
+	if r.Upload == nil {
 		return "not queued"
-	case r.Waiting():
-		return "retrying"
 	}
-	return r.Upload.State
+	return r.Upload.StateLabel()
 }
 
 // StateClass picks the badge's colour.
@@ -189,7 +179,7 @@ func (r submitRow) StateClass() string {
 	switch {
 	case r.Upload == nil:
 		return ""
-	case r.Waiting():
+	case r.Upload.Waiting():
 		return "state-paused"
 	}
 	switch r.Upload.State {
@@ -199,20 +189,6 @@ func (r submitRow) StateClass() string {
 		return "state-" + r.Upload.State
 	}
 	return ""
-}
-
-// CanRetry says whether Retry applies: a failed upload, or one waiting for its next
-// attempt.
-func (r submitRow) CanRetry() bool {
-	return r.Upload != nil && (r.Upload.State == "failed" || r.Waiting())
-}
-
-// ErrorLine is the upload's last error in one line, "" once it is done.
-func (r submitRow) ErrorLine() string {
-	if r.Upload == nil || r.Upload.State == "done" {
-		return ""
-	}
-	return strings.Join(strings.Fields(r.Upload.Error), " ")
 }
 
 // Percent is the share of the payload sent, in whole percent.
@@ -229,19 +205,6 @@ func (r submitRow) Speed() string {
 		return ""
 	}
 	return byteSize(int64(r.Upload.Speed)) + "/s"
-}
-
-// ShareState says how a share stands, for the row's list of shares.
-func (r submitRow) ShareState(sh core.UploadShare) string {
-	switch {
-	case sh.Granted:
-		return "can read it"
-	case sh.Error != "":
-		return "not granted: " + strings.Join(strings.Fields(sh.Error), " ")
-	case r.Upload != nil && r.Upload.State != "done":
-		return "granted once the upload is done"
-	}
-	return "not granted yet"
 }
 
 func (h *handlers) uiSubmitWallet(w http.ResponseWriter, r *http.Request) {
