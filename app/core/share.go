@@ -207,6 +207,7 @@ func (c *Core) RunWorker(ctx context.Context, req WorkerRequest, started func(ad
 		c.log.Info("no NVIDIA GPU to read; the CPU is shared", "err", err)
 	} else {
 		defer n.Close()
+		n.Own = agent.ChildOf(os.Getpid()) // the Validate engine's GPU runner is not another program
 		tel = n
 		if gpus, err := n.GPUs(ctx); err == nil && len(gpus) > 0 {
 			device = gpus[0].Name
