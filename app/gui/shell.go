@@ -349,14 +349,21 @@ func (s *Shell) apply(e core.Event) {
 		if ev, ok := e.Data.(core.ChatEvent); ok {
 			s.chat.ApplyChat(ev)
 		}
-	case core.EventSubmission, core.EventUpload:
+	case core.EventSubmission:
 		if s.submit != nil {
 			s.submit.ApplySubmissions()
+		}
+	case core.EventUpload:
+		if it, ok := e.Data.(core.UploadItem); ok && s.submit != nil {
+			s.submit.ApplyUpload(it)
 		}
 	case core.EventSettings:
 		if list, ok := e.Data.([]core.Setting); ok {
 			s.settings.ApplySettings(list)
 			s.validate.ApplySettings(list)
+			if s.submit != nil {
+				s.submit.ApplySettings(list)
+			}
 			s.applySettings(list)
 		}
 	}

@@ -1,8 +1,11 @@
 // Package submit is the Submit section of the desktop window: the wallet (create with its
 // words shown once and three typed back, import, export behind an explicit
-// confirmation), a form that signs and queues what was not submitted yet (or writes a dry
-// run to a folder), a form that verifies a submission, and the submissions with their
-// upload state. Every action is one call of the core, made off the UI goroutine.
+// confirmation), the Greenfield account (network, balance, bucket, read quota, or why
+// they cannot be read), a form that signs and queues what was not submitted yet (or
+// writes a dry run to a folder), a form that verifies a submission, a form that shares
+// submissions with an address, and the submissions with their uploads (state, progress,
+// speed, attempts, next try, error, shares, Retry), kept live by the upload events.
+// Every action is one call of the core, made off the UI goroutine.
 package submit
 
 import (
@@ -34,22 +37,30 @@ type Core interface {
 	Submissions(ctx context.Context, limit int) ([]core.SubmitResult, error)
 	Verify(ctx context.Context, manifestPath, jsonlPath string) (core.VerifyResult, error)
 	Outbox(ctx context.Context) ([]core.UploadItem, error)
+	RetryUpload(ctx context.Context, submissionID int64) (core.UploadItem, error)
+	ShareSubmission(ctx context.Context, submissionID int64, address string) ([]core.UploadItem, error)
+	Account(ctx context.Context) core.Account
 	Secrets(ctx context.Context) core.SecretsInfo
 	UnlockSecrets(ctx context.Context, passphrase string) error
 }
 
 // Labels of the page's buttons and choices (tests find them by these).
 const (
-	CreateLabel  = "Create a wallet"
-	SaveLabel    = "Save the wallet"
-	ImportLabel  = "Import"
-	ExportLabel  = "Show the private key"
-	HideLabel    = "Hide"
-	UnlockLabel  = "Unlock"
-	SubmitLabel  = "Sign and submit"
-	VerifyLabel  = "Verify"
-	KindChatText = "Chat votes (battles above the quality floor)"
-	KindDVAText  = "DVA scores (finished runs)"
+	CreateLabel   = "Create a wallet"
+	SaveLabel     = "Save the wallet"
+	ImportLabel   = "Import"
+	ExportLabel   = "Show the private key"
+	HideLabel     = "Hide"
+	UnlockLabel   = "Unlock"
+	SubmitLabel   = "Sign and submit"
+	VerifyLabel   = "Verify"
+	RefreshLabel  = "Refresh"
+	ShareLabel    = "Share"
+	RetryLabel    = "Retry"     // a failed upload
+	RetryNowLabel = "Retry now" // an upload waiting for its next attempt
+	KindChatText  = "Chat votes (battles above the quality floor)"
+	KindDVAText   = "DVA scores (finished runs)"
+	ShareAllText  = "Every submission"
 )
 
 // listLimit is how many submissions the page lists.
@@ -97,9 +108,24 @@ type Screen struct {
 	verifyBtn *widget.Button
 	verified  *widget.Label
 
-	// The submissions.
-	list    *fyne.Container
-	listMsg *widget.Label
+	// The account card; accountSeq drops answers a newer request overtook.
+	account    *fyne.Container
+	accountMsg *widget.Label
+	refreshBtn *widget.Button
+	accountSeq int
+
+	// The share form; shareIDs maps its choices to submission ids.
+	shareAddr   *widget.Entry
+	shareTarget *widget.Select
+	shareIDs    map[string]int64
+	shareBtn    *widget.Button
+	shareMsg    *widget.Label
+
+	// The submissions with their uploads, by submission id.
+	list      *fyne.Container
+	listMsg   *widget.Label
+	uploadMsg *widget.Label // Retry's answer
+	rows      map[int64]*uploadRow
 
 	content fyne.CanvasObject
 }
@@ -108,7 +134,7 @@ type Screen struct {
 // submissions. ctx bounds the core calls; w is the window; do runs a function on the UI
 // goroutine. Call Close once ctx has ended.
 func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(func())) *Screen {
-	s := &Screen{ctx: ctx, c: c, w: w, do: do, confirm: map[int]*widget.Entry{}}
+	s := &Screen{ctx: ctx, c: c, w: w, do: do, confirm: map[int]*widget.Entry{}, shareIDs: map[string]int64{}, rows: map[int64]*uploadRow{}}
 
 	// The wallet.
 	s.walletInfo = widget.NewLabel("")
@@ -172,15 +198,38 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 		container.New(layout.NewFormLayout(), widget.NewLabel("Manifest"), s.manifest, widget.NewLabel("JSONL"), s.jsonl),
 		s.verifyBtn, s.verified))
 
+	// The account.
+	s.account = container.New(layout.NewFormLayout())
+	s.accountMsg = note.New()
+	s.refreshBtn = widget.NewButtonWithIcon(RefreshLabel, theme.ViewRefreshIcon(), s.loadAccount)
+	networkHint := widget.NewLabel("Choose the network (mainnet, testnet or a custom chain id and RPC endpoint) in Settings.")
+	networkHint.Wrapping = fyne.TextWrapWord
+	accountCard := widget.NewCard("Greenfield account", "", container.NewVBox(s.account, s.accountMsg,
+		container.NewBorder(nil, nil, nil, s.refreshBtn, networkHint)))
+
+	// The share form.
+	s.shareAddr = widget.NewEntry()
+	s.shareAddr.SetPlaceHolder("0x…")
+	s.shareTarget = widget.NewSelect([]string{ShareAllText}, nil)
+	s.shareTarget.SetSelected(ShareAllText)
+	s.shareBtn = widget.NewButtonWithIcon(ShareLabel, theme.MailForwardIcon(), s.share)
+	s.shareMsg = note.New()
+	shareIntro := widget.NewLabel("Lets another address read a submission and its manifest on Greenfield (an object policy). A submission not uploaded yet is shared as soon as its upload is done.")
+	shareIntro.Wrapping = fyne.TextWrapWord
+	shareCard := widget.NewCard("Share", "", container.NewVBox(shareIntro,
+		container.New(layout.NewFormLayout(), widget.NewLabel("Address"), s.shareAddr, widget.NewLabel("Submission"), s.shareTarget),
+		s.shareBtn, s.shareMsg))
+
 	// The submissions.
 	s.list = container.NewVBox()
 	s.listMsg = note.New()
-	listCard := widget.NewCard("Submissions", "", container.NewVBox(s.list, s.listMsg))
+	s.uploadMsg = note.New()
+	listCard := widget.NewCard("Submissions and uploads", "", container.NewVBox(s.uploadMsg, s.list, s.listMsg))
 
 	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
 	summary := widget.NewLabel(sec.Summary)
 	summary.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{title, summary, walletCard, submitCard, verifyCard, listCard}
+	items := []fyne.CanvasObject{title, summary, walletCard, accountCard, submitCard, shareCard, verifyCard, listCard}
 	if len(sec.Coming) > 0 {
 		items = append(items, coming.Card(coming.NotePartial, sec.Coming))
 	}
@@ -212,14 +261,38 @@ func setEnabled(b fyne.Disableable, on bool) {
 }
 
 // Reload reads the wallet and the submissions from the core again (stored data, read at
-// once).
+// once), and the account from the network (in the background).
 func (s *Screen) Reload() {
 	s.showWallet()
 	s.showList()
 }
 
-// ApplySubmissions refreshes the submissions after a submission or upload event.
+// ApplySubmissions refreshes the submissions after a submission event.
 func (s *Screen) ApplySubmissions() { s.showList() }
+
+// ApplyUpload shows an upload event: the row of its submission in place; a finished
+// upload also changes the account (its bucket, its balance).
+func (s *Screen) ApplyUpload(it core.UploadItem) {
+	r, ok := s.rows[it.SubmissionID]
+	if !ok {
+		s.showList()
+		return
+	}
+	r.set(&it)
+	if it.State == "done" {
+		s.loadAccount()
+	}
+}
+
+// ApplySettings reads the account again when the Greenfield network changed.
+func (s *Screen) ApplySettings(changed []core.Setting) {
+	for _, st := range changed {
+		if strings.HasPrefix(st.Key, "greenfield.") {
+			s.loadAccount()
+			return
+		}
+	}
+}
 
 func (s *Screen) showWallet() {
 	info, err := s.c.WalletStatus(s.ctx)
@@ -244,6 +317,66 @@ func (s *Screen) showWallet() {
 		s.unlockBox.Show()
 	} else {
 		s.unlockBox.Hide()
+	}
+	s.loadAccount()
+}
+
+// loadAccount reads the account off the UI goroutine: the network may take a while to
+// answer, or not answer at all.
+func (s *Screen) loadAccount() {
+	s.accountSeq++
+	n := s.accountSeq
+	s.refreshBtn.Disable()
+	if len(s.account.Objects) == 0 {
+		note.Set(s.accountMsg, "Reading the account on the network…", widget.LowImportance)
+	}
+	s.goWork(func() {
+		a := s.c.Account(s.ctx)
+		s.do(func() {
+			if n != s.accountSeq {
+				return
+			}
+			s.refreshBtn.Enable()
+			s.showAccount(a)
+		})
+	})
+}
+
+func (s *Screen) showAccount(a core.Account) {
+	s.account.RemoveAll()
+	if a.NetworkError != "" {
+		note.Set(s.accountMsg, "The network setting is not usable: "+a.NetworkError, widget.WarningImportance)
+		return
+	}
+	add := func(name, value string) {
+		v := widget.NewLabel(value)
+		v.Wrapping = fyne.TextWrapBreak
+		s.account.Add(widget.NewLabel(name))
+		s.account.Add(v)
+	}
+	add("Network", fmt.Sprintf("%s · %s (signed for chain id %d)", a.Network.Name, a.Network.ChainID, a.EVMChainID))
+	add("RPC", a.Network.RPC)
+	if a.Address != "" {
+		add("Address", a.Address)
+	}
+	if st := a.Status; st != nil {
+		add("Balance", st.BalanceBNB+" BNB")
+		if st.BucketMade {
+			add("Bucket", st.Bucket)
+		} else {
+			add("Bucket", st.Bucket+" (made with the first upload)")
+		}
+		if q := st.Quota; q != nil {
+			add("Read quota", fmt.Sprintf("%s of %s free this month used; %s of %s bought used", core.HumanBytes(int64(q.FreeConsumed)),
+				core.HumanBytes(int64(q.FreeMonthly)), core.HumanBytes(int64(q.Consumed)), core.HumanBytes(int64(q.Charged))))
+		}
+	} else if a.Bucket != "" {
+		add("Bucket", a.Bucket)
+	}
+	if a.Error != "" {
+		note.Set(s.accountMsg, "Balance and read quota cannot be read: "+a.Error, widget.WarningImportance)
+	} else {
+		s.accountMsg.Hide()
 	}
 }
 
@@ -445,23 +578,224 @@ func (s *Screen) showList() {
 		}
 	}
 	s.list.RemoveAll()
+	s.rows = map[int64]*uploadRow{}
+	choices := []string{ShareAllText}
+	s.shareIDs = map[string]int64{ShareAllText: 0}
 	if len(subs) == 0 {
 		s.list.Add(widget.NewLabel("Nothing submitted yet."))
+	}
+	for i, sub := range subs {
+		if i > 0 {
+			s.list.Add(widget.NewSeparator())
+		}
+		r := s.newUploadRow(sub)
+		s.rows[sub.ID] = r
+		if it, ok := uploads[sub.ID]; ok {
+			r.set(&it)
+			choice := fmt.Sprintf("Submission %d: %s, %d records, %s…", sub.ID, sub.Manifest.Kind, sub.Manifest.Records, sub.Manifest.SHA256[:12])
+			choices = append(choices, choice)
+			s.shareIDs[choice] = sub.ID
+		} else {
+			r.set(nil)
+		}
+		s.list.Add(r.box)
+	}
+	chosen := s.shareTarget.Selected
+	s.shareTarget.SetOptions(choices)
+	if _, ok := s.shareIDs[chosen]; !ok {
+		chosen = ShareAllText
+	}
+	s.shareTarget.SetSelected(chosen)
+	s.listMsg.Hide()
+}
+
+// uploadRow is one submission in the list, with its upload.
+type uploadRow struct {
+	box      *fyne.Container
+	state    *widget.Label
+	retry    *widget.Button
+	object   *widget.Label
+	bar      *widget.ProgressBar
+	progress *widget.Label
+	err      *widget.Label // the last error in one line
+	shares   *widget.Label
+}
+
+func (s *Screen) newUploadRow(sub core.SubmitResult) *uploadRow {
+	m := sub.Manifest
+	r := &uploadRow{state: widget.NewLabel(""), object: widget.NewLabel(""), bar: widget.NewProgressBar(), progress: widget.NewLabel(""),
+		err: widget.NewLabel(""), shares: widget.NewLabel("")}
+	r.state.TextStyle.Bold = true
+	r.bar.TextFormatter = func() string { return "" } // the progress label says it, rounded the same way everywhere
+	r.object.Wrapping = fyne.TextWrapWord
+	r.progress.Wrapping = fyne.TextWrapWord
+	r.err.Truncation = fyne.TextTruncateEllipsis
+	r.err.Importance = widget.DangerImportance
+	r.shares.Wrapping = fyne.TextWrapWord
+	r.retry = widget.NewButtonWithIcon(RetryLabel, theme.ViewRefreshIcon(), func() { s.retry(sub.ID) })
+	head := widget.NewLabel(fmt.Sprintf("%s · %d records · %s", m.Kind, m.Records, core.HumanBytes(int64(m.Bytes))))
+	head.TextStyle.Bold = true
+	meta := widget.NewLabel(fmt.Sprintf("Submission %d · nonce %d · sha256 %s…", sub.ID, m.Nonce, m.SHA256[:12]))
+	r.box = container.NewVBox(container.NewBorder(nil, nil, nil, container.NewHBox(r.state, r.retry), head), meta, r.object, r.bar, r.progress, r.err, r.shares)
+	return r
+}
+
+// set shows the upload (nil: not in the outbox).
+func (r *uploadRow) set(it *core.UploadItem) {
+	if it == nil {
+		r.state.SetText("not queued")
+		for _, o := range []fyne.CanvasObject{r.retry, r.object, r.bar, r.progress, r.err, r.shares} {
+			o.Hide()
+		}
 		return
 	}
-	for _, sub := range subs {
-		m := sub.Manifest
-		state := "not queued"
-		if it, ok := uploads[sub.ID]; ok {
-			state = it.State
-			if it.State == "uploading" {
-				state += fmt.Sprintf(" %.0f%%", it.Percent)
+	r.state.Importance = widget.MediumImportance
+	switch {
+	case it.Waiting():
+		r.state.Importance = widget.WarningImportance
+	case it.State == "failed":
+		r.state.Importance = widget.DangerImportance
+	case it.State == "done":
+		r.state.Importance = widget.SuccessImportance
+	case it.State == "uploading" || it.State == "sealing":
+		r.state.Importance = widget.HighImportance
+	}
+	r.state.SetText(it.StateLabel())
+	if it.CanRetry() {
+		r.retry.SetText(RetryNowLabel)
+		if it.State == "failed" {
+			r.retry.SetText(RetryLabel)
+		}
+		r.retry.Enable()
+		r.retry.Show()
+	} else {
+		r.retry.Hide()
+	}
+	if it.Bucket != "" {
+		r.object.SetText(it.Bucket + "/" + it.Object)
+	} else {
+		r.object.SetText(it.Object + " (the bucket is named once the account is reached)")
+	}
+	r.object.Show()
+	r.bar.SetValue(it.Percent / 100)
+	r.bar.Show()
+	parts := []string{fmt.Sprintf("%s of %s (%.0f %%)", core.HumanBytes(it.BytesSent), core.HumanBytes(it.Size), it.Percent)}
+	if it.State == "uploading" && it.Speed > 0 {
+		parts = append(parts, core.HumanBytes(int64(it.Speed))+"/s")
+	}
+	if it.Attempts == 1 {
+		parts = append(parts, "1 failed attempt")
+	} else if it.Attempts > 1 {
+		parts = append(parts, fmt.Sprintf("%d failed attempts", it.Attempts))
+	}
+	if !it.NextAttempt.IsZero() {
+		parts = append(parts, "next try at "+it.NextAttempt.Local().Format("15:04:05"))
+	}
+	if it.State == "done" {
+		parts = append(parts, "uploaded and sealed at "+it.Finished.Local().Format("15:04:05"))
+	}
+	r.progress.SetText(strings.Join(parts, " · "))
+	r.progress.Show()
+	if line := it.ErrorLine(); line != "" {
+		r.err.SetText(line)
+		r.err.Show()
+	} else {
+		r.err.Hide()
+	}
+	var shares []string
+	for _, sh := range it.Shares {
+		shares = append(shares, sh.Address+" "+it.ShareState(sh))
+	}
+	r.shares.SetText(strings.Join(shares, "\n"))
+	r.shares.Hidden = len(shares) == 0
+	r.shares.Refresh()
+}
+
+// retry queues an upload for an attempt now.
+func (s *Screen) retry(id int64) {
+	if r, ok := s.rows[id]; ok {
+		r.retry.Disable()
+	}
+	s.goWork(func() {
+		it, err := s.c.RetryUpload(s.ctx, id)
+		s.do(func() {
+			r, ok := s.rows[id]
+			if err != nil {
+				if ok {
+					r.retry.Enable()
+				}
+				note.Set(s.uploadMsg, fmt.Sprintf("Retry of submission %d: %v", id, err), widget.DangerImportance)
+				return
 			}
-			if it.Error != "" {
-				state += ": " + it.Error
+			text := fmt.Sprintf("Submission %d is queued for an attempt now (the count of attempts starts again).", id)
+			if it.State != "queued" {
+				text = fmt.Sprintf("Submission %d is %s: there is nothing to retry.", id, it.State)
+			}
+			note.Set(s.uploadMsg, text, widget.SuccessImportance)
+			if ok {
+				r.set(&it)
+			}
+		})
+	})
+}
+
+// share lets the address typed read the chosen submission, or every one.
+func (s *Screen) share() {
+	addr := strings.TrimSpace(s.shareAddr.Text)
+	id := s.shareIDs[s.shareTarget.Selected]
+	s.shareBtn.Disable()
+	s.goWork(func() {
+		items, err := s.c.ShareSubmission(s.ctx, id, addr)
+		s.do(func() {
+			s.shareBtn.Enable()
+			for i := range items {
+				if r, ok := s.rows[items[i].SubmissionID]; ok {
+					r.set(&items[i])
+				}
+			}
+			switch {
+			case err != nil && items != nil:
+				note.Set(s.shareMsg, "Recorded, but the grant failed: "+strings.Join(strings.Fields(err.Error()), " "), widget.DangerImportance)
+			case err != nil:
+				note.Set(s.shareMsg, err.Error(), widget.DangerImportance)
+			case len(items) == 0:
+				note.Set(s.shareMsg, "Nothing submitted yet: there is nothing to share.", widget.WarningImportance)
+			default:
+				note.Set(s.shareMsg, shareAnswer(id, addr, items), widget.SuccessImportance)
+			}
+		})
+	})
+}
+
+// shareAnswer says what a share did: how many submissions the address can read now, and
+// how many once their uploads are done.
+func shareAnswer(id int64, addr string, items []core.UploadItem) string {
+	granted, shown := 0, addr
+	for _, it := range items {
+		for _, sh := range it.Shares {
+			if strings.EqualFold(sh.Address, addr) {
+				shown = sh.Address
+				if sh.Granted {
+					granted++
+				}
 			}
 		}
-		s.list.Add(widget.NewLabel(fmt.Sprintf("%s · %d records · nonce %d · %s… · %s", m.Kind, m.Records, m.Nonce, m.SHA256[:12], state)))
 	}
-	s.listMsg.Hide()
+	what := fmt.Sprintf("%d submissions", len(items))
+	switch {
+	case id > 0:
+		what = fmt.Sprintf("Submission %d", id)
+	case len(items) == 1:
+		what = "1 submission"
+	}
+	var parts []string
+	if granted > 0 {
+		parts = append(parts, fmt.Sprintf("%d readable now", granted))
+	}
+	if waiting := len(items) - granted; waiting == 1 {
+		parts = append(parts, "1 once its upload is done")
+	} else if waiting > 1 {
+		parts = append(parts, fmt.Sprintf("%d once their uploads are done", waiting))
+	}
+	return fmt.Sprintf("%s shared with %s: %s.", what, shown, strings.Join(parts, ", "))
 }
