@@ -3,22 +3,11 @@ package core
 import (
 	"context"
 	"errors"
-	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
-
-// closedRPC is an RPC endpoint on a loopback port nothing listens on.
-func closedRPC(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
-}
 
 func TestUpload(t *testing.T) {
 	ctx := context.Background()
@@ -43,7 +32,9 @@ func TestAccount(t *testing.T) {
 	if _, err := c.ImportWallet(ctx, WalletImport{Mnemonic: testMnemonic}); err != nil {
 		t.Fatal(err)
 	}
-	rpc := closedRPC(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // nothing listens on its port now
+	rpc := dead.URL
 	if _, err := c.UpdateSettings(ctx, map[string]string{SettingGreenfieldNetwork: "custom", SettingGreenfieldChainID: "greenfield_9000-121", SettingGreenfieldRPC: rpc}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -290,11 +291,12 @@ func submissionID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (h *handlers) getUpload(w http.ResponseWriter, r *http.Request) {
+// answerUpload answers with what do makes of the upload of the route's submission.
+func (h *handlers) answerUpload(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, id int64) (core.UploadItem, error)) {
 	id, err := submissionID(r)
 	if err == nil {
 		var it core.UploadItem
-		if it, err = h.core.Upload(r.Context(), id); err == nil {
+		if it, err = do(r.Context(), id); err == nil {
 			writeJSON(w, http.StatusOK, it)
 			return
 		}
@@ -302,21 +304,19 @@ func (h *handlers) getUpload(w http.ResponseWriter, r *http.Request) {
 	h.submitFail(w, r, err)
 }
 
+func (h *handlers) getUpload(w http.ResponseWriter, r *http.Request) {
+	h.answerUpload(w, r, h.core.Upload)
+}
+
 // retryUpload queues a failed or waiting upload for an attempt now; a done one stays
-// done (the answer says its state).
+// done (the answer says its state). A submission without an upload is a 404.
 func (h *handlers) retryUpload(w http.ResponseWriter, r *http.Request) {
-	id, err := submissionID(r)
-	if err == nil {
-		_, err = h.core.Upload(r.Context(), id)
-	}
-	if err == nil {
-		var it core.UploadItem
-		if it, err = h.core.RetryUpload(r.Context(), id); err == nil {
-			writeJSON(w, http.StatusOK, it)
-			return
+	h.answerUpload(w, r, func(ctx context.Context, id int64) (core.UploadItem, error) {
+		if _, err := h.core.Upload(ctx, id); err != nil {
+			return core.UploadItem{}, err
 		}
-	}
-	h.submitFail(w, r, err)
+		return h.core.RetryUpload(ctx, id)
+	})
 }
 
 // shareUploads takes {address, submission_id}; submission_id 0 shares every submission.

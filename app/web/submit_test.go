@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,18 +262,6 @@ func (u *uploadServer) upload(t *testing.T, id int64, what string, cond func(cor
 	}
 }
 
-// closedRPC is an RPC endpoint on a loopback port nothing listens on.
-func closedRPC(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
-}
-
 // wantAll fails unless body holds every one of want.
 func wantAll(t *testing.T, what, body string, want ...string) {
 	t.Helper()
@@ -300,7 +288,9 @@ func TestSubmitUploadsAndAccount(t *testing.T) {
 	if r := u.do(t, "POST", "/api/wallet/import", mustJSON(t, core.WalletImport{Mnemonic: uploadMnemonic})); r.status != 200 {
 		t.Fatalf("import = %d %s", r.status, r.body)
 	}
-	rpc := closedRPC(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // nothing listens on its port now
+	rpc := dead.URL
 	if r := u.do(t, "PATCH", "/api/settings", mustJSON(t, map[string]string{core.SettingGreenfieldNetwork: "custom",
 		core.SettingGreenfieldChainID: "greenfield_9000-121", core.SettingGreenfieldRPC: rpc})); r.status != 200 {
 		t.Fatalf("settings = %d %s", r.status, r.body)

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"fyne.io/fyne/v2"
@@ -84,31 +83,14 @@ func newEnvWith(t *testing.T, edit func(*core.Options)) *env {
 	s := New(ctx, testSection, c, w, q.Do)
 	w.SetContent(s.Content())
 
-	var follow sync.WaitGroup
-	follow.Add(1)
-	after := c.LastEventID()
-	go func() {
-		defer follow.Done()
-		for {
-			evs, _, err := c.WaitEvents(ctx, after)
-			if err != nil {
-				return
-			}
-			if n := len(evs); n > 0 {
-				after = evs[n-1].ID
-			}
-			q.Do(func() {
-				for _, e := range evs {
-					if ce, ok := e.Data.(core.ChatEvent); ok && e.Type == core.EventChat {
-						s.ApplyChat(ce)
-					}
-				}
-			})
+	follow := q.Follow(ctx, c, func(e core.Event) {
+		if ce, ok := e.Data.(core.ChatEvent); ok && e.Type == core.EventChat {
+			s.ApplyChat(ce)
 		}
-	}()
+	})
 	t.Cleanup(func() {
 		cancel()
-		follow.Wait()
+		follow()
 		s.Close()
 		c.Close()
 		st.Close()

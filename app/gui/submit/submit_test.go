@@ -8,13 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,14 +29,19 @@ import (
 	"github.com/gata-contrib/gata/storage/wallet"
 )
 
-// env is the page in a window of Fyne's test app over a real core on a real SQLite file;
-// the wallet goes to the keystore file (no keyring service) with a light scrypt cost.
+// env is the page in a window of Fyne's test app over a real core on a real SQLite file,
+// the core's events applied to the page the way the window's shell applies them; the
+// wallet goes to the keystore file (no keyring service) with a light scrypt cost. The
+// core has the real uploader, whose Connect opens the wallet's account on the configured
+// network as the app's does; it runs once serve is called, and a failed attempt waits
+// an hour for the next.
 type env struct {
 	core   *core.Core
 	st     *storage.Store
 	screen *Screen
 	ui     *widgettest.Queue
 	win    fyne.Window
+	serve  func() // starts the uploader
 }
 
 var testSection = core.Section{ID: "submit", Title: "Submit", Summary: "Sign and upload what you made."}
@@ -50,24 +55,51 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := core.New(core.Options{Version: "test", DataDir: dir, Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	var c *core.Core
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	up := greenfield.New(greenfield.Options{Store: st, Logger: quiet, MinBackoff: time.Hour, IdlePoll: 20 * time.Millisecond,
+		Connect:  func(ctx context.Context) (greenfield.Chain, error) { return c.GreenfieldChain(ctx) },
+		OnChange: func(id int64) { c.UploadChanged(id) }})
+	c, err = core.New(core.Options{Version: "test", DataDir: dir, Store: st, Logger: quiet, Uploader: up,
 		WalletScryptN: wallet.LightScryptN, Passphrase: func() (string, error) { return "gui pass", nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := &widgettest.Queue{}
 	w := test.NewWindow(nil)
-	w.Resize(fyne.NewSize(1000, 1600))
+	w.Resize(fyne.NewSize(1000, 2400))
 	s := New(ctx, testSection, c, w, q.Do)
 	w.SetContent(s.Content())
+	follow := q.Follow(ctx, c, func(e core.Event) {
+		switch d := e.Data.(type) {
+		case core.UploadItem:
+			s.ApplyUpload(d)
+		case core.SubmitResult:
+			s.ApplySubmissions()
+		case []core.Setting:
+			s.ApplySettings(d)
+		}
+	})
+	served := make(chan error, 1)
+	serving := false
+	serve := func() {
+		serving = true
+		go func() { served <- up.Serve(ctx) }()
+	}
 	t.Cleanup(func() {
 		cancel()
+		follow()
+		if serving {
+			if err := <-served; err != nil {
+				t.Errorf("uploader Serve = %v", err)
+			}
+		}
 		s.Close()
 		c.Close()
 		st.Close()
 		w.Close()
 	})
-	return &env{core: c, st: st, screen: s, ui: q, win: w}
+	return &env{core: c, st: st, screen: s, ui: q, win: w, serve: serve}
 }
 
 func (e *env) storeVotedBattle(t *testing.T, id string) {
@@ -236,86 +268,6 @@ func TestWrongWordAndImport(t *testing.T) {
 	}
 }
 
-// uploadEnv is env with the real uploader, whose Connect opens the wallet's account on
-// the configured network as the app's does, and the core's events applied to the page
-// the way the window's shell applies them. A failed attempt waits an hour for the next.
-type uploadEnv struct {
-	*env
-	serve func() // starts the uploader
-}
-
-func newUploadEnv(t *testing.T) *uploadEnv {
-	t.Helper()
-	test.NewTempApp(t)
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := storage.Open(ctx, filepath.Join(dir, storage.DBName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c *core.Core
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	up := greenfield.New(greenfield.Options{Store: st, Logger: quiet, MinBackoff: time.Hour, IdlePoll: 20 * time.Millisecond,
-		Connect:  func(ctx context.Context) (greenfield.Chain, error) { return c.GreenfieldChain(ctx) },
-		OnChange: func(id int64) { c.UploadChanged(id) }})
-	c, err = core.New(core.Options{Version: "test", DataDir: dir, Store: st, Logger: quiet, Uploader: up,
-		WalletScryptN: wallet.LightScryptN, Passphrase: func() (string, error) { return "gui pass", nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := &widgettest.Queue{}
-	w := test.NewWindow(nil)
-	w.Resize(fyne.NewSize(1000, 2400))
-	s := New(ctx, testSection, c, w, q.Do)
-	w.SetContent(s.Content())
-
-	var wg sync.WaitGroup
-	wg.Add(1)
-	after := c.LastEventID()
-	go func() {
-		defer wg.Done()
-		for {
-			evs, _, err := c.WaitEvents(ctx, after)
-			if err != nil {
-				return
-			}
-			if n := len(evs); n > 0 {
-				after = evs[n-1].ID
-			}
-			q.Do(func() {
-				for _, e := range evs {
-					switch d := e.Data.(type) {
-					case core.UploadItem:
-						s.ApplyUpload(d)
-					case core.SubmitResult:
-						s.ApplySubmissions()
-					case []core.Setting:
-						s.ApplySettings(d)
-					}
-				}
-			})
-		}
-	}()
-	serve := func() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := up.Serve(ctx); err != nil {
-				t.Errorf("uploader Serve = %v", err)
-			}
-		}()
-	}
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		s.Close()
-		c.Close()
-		st.Close()
-		w.Close()
-	})
-	return &uploadEnv{env: &env{core: c, st: st, screen: s, ui: q, win: w}, serve: serve}
-}
-
 // shot saves what the window draws to $GATA_ARTIFACTS/name.png, when that is set.
 func (e *env) shot(t *testing.T, name string) {
 	t.Helper()
@@ -339,18 +291,6 @@ func (e *env) shot(t *testing.T, name string) {
 	}
 }
 
-// closedRPC is an RPC endpoint on a loopback port nothing listens on.
-func closedRPC(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
-}
-
 // accountText is what the account card shows, its facts and its message.
 func accountText(s *Screen) string {
 	return strings.Join(append(widgettest.Labels(s.account), widgettest.Labels(s.accountMsg)...), "\n")
@@ -363,7 +303,7 @@ const (
 )
 
 func TestUploadsAccountShareAndRetry(t *testing.T) {
-	e := newUploadEnv(t)
+	e := newEnv(t)
 	s := e.screen
 	ctx := context.Background()
 
@@ -375,7 +315,9 @@ func TestUploadsAccountShareAndRetry(t *testing.T) {
 	test.Type(s.importKey, guiKey)
 	test.Tap(s.importBtn)
 	e.ui.Until(t, "the import", func() bool { return strings.Contains(s.walletInfo.Text, guiAddress) })
-	rpc := closedRPC(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // nothing listens on its port now
+	rpc := dead.URL
 	if _, err := e.core.UpdateSettings(ctx, map[string]string{core.SettingGreenfieldNetwork: "custom",
 		core.SettingGreenfieldChainID: "greenfield_9000-121", core.SettingGreenfieldRPC: rpc}); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,38 +78,21 @@ func newEnv(t *testing.T, specs []models.Spec) *env {
 	w.SetContent(s.Content())
 
 	// The core's events reach the page as the shell hands them over.
-	var follow sync.WaitGroup
-	follow.Add(1)
-	after := c.LastEventID()
-	go func() {
-		defer follow.Done()
-		for {
-			evs, _, err := c.WaitEvents(ctx, after)
-			if err != nil {
-				return
-			}
-			if n := len(evs); n > 0 {
-				after = evs[n-1].ID
-			}
-			q.Do(func() {
-				for _, e := range evs {
-					switch d := e.Data.(type) {
-					case core.JobInfo:
-						s.ApplyJob(d)
-					case []core.Setting:
-						s.ApplySettings(d)
-					case core.RunPaused:
-						s.ApplyRunPaused(d)
-					case core.VerdictChange:
-						s.ApplyVerdict(d)
-					}
-				}
-			})
+	follow := q.Follow(ctx, c, func(e core.Event) {
+		switch d := e.Data.(type) {
+		case core.JobInfo:
+			s.ApplyJob(d)
+		case []core.Setting:
+			s.ApplySettings(d)
+		case core.RunPaused:
+			s.ApplyRunPaused(d)
+		case core.VerdictChange:
+			s.ApplyVerdict(d)
 		}
-	}()
+	})
 	t.Cleanup(func() {
 		cancel()
-		follow.Wait()
+		follow()
 		s.Close()
 		if err := <-served; err != nil {
 			t.Errorf("Jobs.Serve returned %v", err)

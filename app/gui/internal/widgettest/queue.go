@@ -1,9 +1,12 @@
 package widgettest
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gata-contrib/gata/app/core"
 )
 
 // Queue stands in for Fyne's main loop in a page's tests: the page's goroutines post UI
@@ -46,4 +49,37 @@ func (q *Queue) Until(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Events is the part of the core that hands out its events; *core.Core satisfies it.
+type Events interface {
+	WaitEvents(ctx context.Context, after int64) ([]core.Event, bool, error)
+	LastEventID() int64
+}
+
+// Follow hands each of c's events from now on to apply, through the queue, the way the
+// window's shell hands them to its pages, until ctx ends. Call the returned wait after
+// cancelling ctx.
+func (q *Queue) Follow(ctx context.Context, c Events, apply func(core.Event)) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	after := c.LastEventID()
+	go func() {
+		defer wg.Done()
+		for {
+			evs, _, err := c.WaitEvents(ctx, after)
+			if err != nil {
+				return
+			}
+			if n := len(evs); n > 0 {
+				after = evs[n-1].ID
+			}
+			q.Do(func() {
+				for _, e := range evs {
+					apply(e)
+				}
+			})
+		}
+	}()
+	return wg.Wait
 }
