@@ -26,7 +26,9 @@ namespace gata {
 DEV float neg_inf() { return __int_as_float(0xff800000); }
 
 // gelu is out of line: inlined into every unrolled GEMM epilogue it multiplies the PTX.
-static __device__ __noinline__ float gelu(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+// Not static: a function of internal linkage gets a name hashed from the source's full
+// path, which would make the generated PTX depend on where the checkout lies.
+inline __device__ __noinline__ float gelu(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
 
 DEV float activate(float v, int act) {
   if (act == ACT_QUICK_GELU) return v / (1.0f + expf(-1.702f * v));

@@ -3,4 +3,4 @@
 package emu
 
 // kernelSources is the SHA-256 of the kernels/*.cu and *.cuh files this build compiled.
-const kernelSources = "60e0974b8c6bb1aa0cb80917374c36db2ce9b2fc0a2b65fbe27466f585ecc512"
+const kernelSources = "c002acf9a243b29cb52468e80fe4e74dac14fdc98b227253a73701c5aa36f464"
