@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -284,8 +285,17 @@ func (w *Worker) Serve(ctx context.Context) error {
 			}
 			continue
 		}
+		skipped := false
 		for m := range batch.Messages() {
-			w.do(ctx, js, m)
+			if w.do(ctx, js, m) {
+				skipped = true
+			}
+		}
+		if skipped {
+			// The job went straight back for a worker that may take it. Pulling again at once,
+			// in step with other workers each skipping the job the other may take, would hand
+			// every worker the wrong one again and again; a random pause breaks the step.
+			sleep(ctx, skipPause())
 		}
 		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) {
 			w.log.Debug("fetch a job", "err", err)
@@ -319,9 +329,16 @@ func sleep(ctx context.Context, d time.Duration) {
 // errYield stops a job because the gate closed.
 var errYield = errors.New("yield")
 
+// skipPause is how long a worker waits before pulling again after it skipped a job:
+// 200 ms to 1 s, at random.
+func skipPause() time.Duration {
+	return 200*time.Millisecond + rand.N(800*time.Millisecond)
+}
+
 // do runs one job message: heartbeats while it works, the result published (and sent again
-// until the stream has it), then the job acknowledged.
-func (w *Worker) do(ctx context.Context, js jetstream.JetStream, m jetstream.Msg) {
+// until the stream has it), then the job acknowledged. It reports whether it skipped the job
+// because this worker may not take it.
+func (w *Worker) do(ctx context.Context, js jetstream.JetStream, m jetstream.Msg) (skipped bool) {
 	var job pool.Job
 	if err := json.Unmarshal(m.Data(), &job); err != nil || job.ID == "" {
 		w.log.Warn("drop a job that is not one", "err", err)
@@ -330,8 +347,8 @@ func (w *Worker) do(ctx context.Context, js jetstream.JetStream, m jetstream.Msg
 	}
 	if job.Excludes(w.addr) {
 		w.emit(Event{Kind: EventSkip, Job: job.ID, Reason: "already answered its group"})
-		m.NakWithDelay(500 * time.Millisecond)
-		return
+		m.Nak()
+		return true
 	}
 	w.mu.Lock()
 	w.current = job.ID
@@ -399,6 +416,7 @@ func (w *Worker) do(ctx context.Context, js jetstream.JetStream, m jetstream.Msg
 	w.items.Add(int64(len(res.Items)))
 	w.computeMS.Add(res.ComputeMS)
 	w.emit(Event{Kind: EventDone, Job: job.ID, Items: len(res.Items)})
+	return false
 }
 
 // send publishes a result until the results stream acknowledges it or ctx ends.

@@ -149,3 +149,22 @@ func TestPoolJoinsAnExistingNATS(t *testing.T) {
 		t.Errorf("the existing server holds %+v streams (%v), want the pool's 3", info, err)
 	}
 }
+
+// Two workers and every job checked by a second worker: each second job may go only to the
+// worker that did not answer the first, so the two keep being handed the job the other must
+// take; both must still get through the run.
+func TestTwoWorkersCheckEveryJob(t *testing.T) {
+	src := memSource{name: "mem://pairs", n: 160}
+	r := newRigOf(t, []pipeline.Source{src}, []string{src.name})
+	o := simOptions(12)
+	o.MinReplication = 1
+	r.start(o)
+	for i := range 2 {
+		r.simWorker(uint64(300+i), nil)
+	}
+	r.wait(2 * time.Minute)
+	r.checkOutputs(src, 5e-3)
+	if st := r.pool.Status(); st.Results < 2*st.Groups || st.Rejected != 0 {
+		t.Errorf("%d results, %d rejected for %d groups; want every group answered twice and none rejected", st.Results, st.Rejected, st.Groups)
+	}
+}
