@@ -10,6 +10,8 @@ require (
 	golang.org/x/text v0.43.0
 )
 
+require github.com/jezek/xgb v1.1.1 // indirect
+
 require (
 	cosmossdk.io/api v0.4.0 // indirect
 	cosmossdk.io/core v0.6.1 // indirect

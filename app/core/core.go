@@ -172,7 +172,7 @@ func (c *Core) Sections() []Section {
 		{ID: "validate", Title: "Validate", Summary: "Score how well captions describe their images with a DFN CLIP model on your GPU or CPU, and filter datasets down to the pairs worth training on.",
 			Coming: []string{"Scoring on an NVIDIA GPU, with the CPU as the fallback"}},
 		{ID: "share", Title: "Share", Summary: "Donate spare GPU time to a pool that scores datasets. Work runs only when your GPU is idle and within the limits you set, and verified work is credited to your wallet.",
-			Coming: []string{"Pausing while you use the computer or a fullscreen program runs (read from the desktop)", "Scoring jobs on the GPU (the CPU scores them today)"}},
+			Coming: []string{"Scoring jobs on the GPU (the CPU scores them today)"}},
 		{ID: "submit", Title: "Submit", Summary: "Your wallet signs what you contribute, so anyone can check who made it, and uploads it to BNB Greenfield, private unless you share it."},
 		{ID: "settings", Title: "Settings", Summary: "Where the app keeps its data, the web UI's address, the theme and the log level."},
 	}

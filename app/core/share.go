@@ -54,6 +54,14 @@ type WorkerRequest struct {
 	IdleGrace    time.Duration `json:"-"`
 	// RunOnBattery runs on battery too (by default the worker pauses).
 	RunOnBattery bool `json:"run_on_battery,omitempty"`
+	// PauseWhileActive pauses while the person uses keyboard or mouse, until ActiveGrace
+	// (default 3 min) has passed without input; where the desktop does not tell (no X11
+	// display), it has no effect.
+	PauseWhileActive bool          `json:"pause_while_active,omitempty"`
+	ActiveGrace      time.Duration `json:"-"`
+	// AllowFullscreen works while a fullscreen program (a game, a film) is in front; by
+	// default the worker pauses then, where the window manager tells.
+	AllowFullscreen bool `json:"allow_fullscreen,omitempty"`
 	// PauseFor pauses at start: "1h", "4h" or "tomorrow".
 	PauseFor string `json:"pause_for,omitempty"`
 	// PrivateKeyEnv names an environment variable with the hex key to sign with instead
@@ -70,8 +78,9 @@ type WorkerRequest struct {
 // Preferences turns the request into the worker's preferences.
 func (r WorkerRequest) Preferences(now time.Time) (agent.Preferences, error) {
 	p := agent.Preferences{GPUs: r.GPUs, MaxTempC: r.MaxTempC, MaxPowerW: r.MaxPowerW, RequireIdle: !r.AllowBusyGPU,
-		IdleGrace: r.IdleGrace, SuspendOnBattery: !r.RunOnBattery}
-	if r.MaxTempC < 0 || r.MaxPowerW < 0 {
+		IdleGrace: r.IdleGrace, SuspendOnBattery: !r.RunOnBattery, SuspendWhenActive: r.PauseWhileActive,
+		ActiveGrace: r.ActiveGrace, SuspendFullscreen: !r.AllowFullscreen}
+	if r.MaxTempC < 0 || r.MaxPowerW < 0 || r.ActiveGrace < 0 {
 		return p, fmt.Errorf("%w: limits cannot be negative", ErrBadRun)
 	}
 	var err error
@@ -213,7 +222,9 @@ func (c *Core) RunWorker(ctx context.Context, req WorkerRequest, started func(ad
 			device = gpus[0].Name
 		}
 	}
-	gov := agent.NewGovernor(agent.GovernorOptions{Preferences: prefs, Telemetry: tel, Desktop: agent.SystemDesktop{},
+	desk := &agent.SystemDesktop{}
+	defer desk.Close()
+	gov := agent.NewGovernor(agent.GovernorOptions{Preferences: prefs, Telemetry: tel, Desktop: desk,
 		OnChange: func(s agent.State) {
 			if !s.Run {
 				c.log.Info("sharing paused", "reason", s.Reason)

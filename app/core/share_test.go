@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/gata-contrib/gata/agent"
 	"github.com/gata-contrib/gata/dva/dvatest"
 	"github.com/gata-contrib/gata/storage"
 )
@@ -155,6 +156,7 @@ func TestShareRefusesBadRequests(t *testing.T) {
 		{Pool: "127.0.0.1:4222", Schedule: "22-07"},
 		{Pool: "127.0.0.1:4222", PauseFor: "2d"},
 		{Pool: "127.0.0.1:4222", MaxTempC: -1},
+		{Pool: "127.0.0.1:4222", PauseWhileActive: true, ActiveGrace: -time.Minute},
 	} {
 		if _, err := c.RunWorker(ctx, req, nil, nil); !errors.Is(err, ErrBadRun) {
 			t.Errorf("RunWorker(%+v) = %v, want ErrBadRun", req, err)
@@ -171,5 +173,32 @@ func TestShareRefusesBadRequests(t *testing.T) {
 	inv, err := c.PoolInvite(ctx, "bob", "")
 	if err != nil || inv.Name != "bob" || !strings.HasPrefix(inv.URL, "nats://"+inv.Token+"@127.0.0.1:4222") {
 		t.Errorf("PoolInvite = %+v, %v", inv, err)
+	}
+}
+
+func TestWorkerRequestPreferences(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		req   WorkerRequest
+		check func(p agent.Preferences) bool
+	}{
+		{"defaults: idle GPU, not on battery, not under a fullscreen program, input ignored", WorkerRequest{},
+			func(p agent.Preferences) bool {
+				return p.RequireIdle && p.SuspendOnBattery && p.SuspendFullscreen && !p.SuspendWhenActive
+			}},
+		{"pause while active with its grace", WorkerRequest{PauseWhileActive: true, ActiveGrace: 5 * time.Minute},
+			func(p agent.Preferences) bool { return p.SuspendWhenActive && p.ActiveGrace == 5*time.Minute }},
+		{"fullscreen allowed", WorkerRequest{AllowFullscreen: true}, func(p agent.Preferences) bool { return !p.SuspendFullscreen }},
+		{"busy GPU and battery allowed", WorkerRequest{AllowBusyGPU: true, RunOnBattery: true},
+			func(p agent.Preferences) bool { return !p.RequireIdle && !p.SuspendOnBattery }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := tt.req.Preferences(now)
+			if err != nil || !tt.check(p) {
+				t.Errorf("Preferences() = %+v, %v", p, err)
+			}
+		})
 	}
 }

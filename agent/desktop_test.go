@@ -1,0 +1,177 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jezek/xgb"
+	"github.com/jezek/xgb/xproto"
+	"github.com/jezek/xgb/xtest"
+)
+
+// startXvfb runs a virtual X server for the test and returns its display.
+func startXvfb(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("Xvfb")
+	if err != nil {
+		t.Skip("Xvfb is not installed (make test installs it with the package xvfb)")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(bin, "-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "640x480x24")
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start Xvfb: %v", err)
+	}
+	w.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		got <- strings.TrimSpace(line)
+	}()
+	select {
+	case n := <-got:
+		if n == "" {
+			t.Fatal("Xvfb did not say its display")
+		}
+		return ":" + n
+	case <-time.After(30 * time.Second):
+		t.Fatal("Xvfb did not start in 30 s")
+	}
+	return ""
+}
+
+// xClient is the test's own connection, standing in for the person and the window manager.
+type xClient struct {
+	t     *testing.T
+	c     *xgb.Conn
+	root  xproto.Window
+	atoms map[string]xproto.Atom
+}
+
+func dialX(t *testing.T, display string) *xClient {
+	t.Helper()
+	c, err := xgb.NewConnDisplay(display)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", display, err)
+	}
+	t.Cleanup(c.Close)
+	if err := xtest.Init(c); err != nil {
+		t.Fatalf("XTEST: %v", err)
+	}
+	x := &xClient{t: t, c: c, root: xproto.Setup(c).DefaultScreen(c).Root, atoms: map[string]xproto.Atom{}}
+	for _, n := range []string{"_NET_ACTIVE_WINDOW", "_NET_WM_STATE", "_NET_WM_STATE_FULLSCREEN", "_NET_WM_STATE_ABOVE"} {
+		r, err := xproto.InternAtom(c, false, uint16(len(n)), n).Reply()
+		if err != nil {
+			t.Fatal(err)
+		}
+		x.atoms[n] = r.Atom
+	}
+	return x
+}
+
+func (x *xClient) window() xproto.Window {
+	id, err := xproto.NewWindowId(x.c)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	s := xproto.Setup(x.c).DefaultScreen(x.c)
+	if err := xproto.CreateWindowChecked(x.c, s.RootDepth, id, x.root, 0, 0, 100, 100, 0,
+		xproto.WindowClassInputOutput, s.RootVisual, 0, nil).Check(); err != nil {
+		x.t.Fatal(err)
+	}
+	return id
+}
+
+func (x *xClient) setAtoms(w xproto.Window, prop string, typ xproto.Atom, vals ...uint32) {
+	buf := make([]byte, 4*len(vals))
+	for i, v := range vals {
+		xgb.Put32(buf[4*i:], v)
+	}
+	if err := xproto.ChangePropertyChecked(x.c, xproto.PropModeReplace, w, x.atoms[prop], typ, 32,
+		uint32(len(vals)), buf).Check(); err != nil {
+		x.t.Fatal(err)
+	}
+}
+
+// move sends a pointer motion through XTEST, as a mouse would.
+func (x *xClient) move(px, py int16) {
+	if err := xtest.FakeInputChecked(x.c, xproto.MotionNotify, 0, 0, x.root, px, py, 0).Check(); err != nil {
+		x.t.Fatal(err)
+	}
+	xproto.GetInputFocus(x.c).Reply() // a round trip: the server has taken the motion
+}
+
+func TestSystemDesktopX11(t *testing.T) {
+	display := startXvfb(t)
+	d := &SystemDesktop{Root: t.TempDir(), Display: display}
+	defer d.Close()
+	ctx := context.Background()
+	x := dialX(t, display)
+
+	if s := d.State(ctx); !s.IdleKnown || s.FullscreenKnown {
+		t.Fatalf("plain X server: %+v, want idle known and fullscreen unknown (no window manager)", s)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if s := d.State(ctx); s.UserIdle < time.Second {
+		t.Errorf("idle %s after 1.2 s with no input, want at least 1 s", s.UserIdle)
+	}
+	x.move(10, 20)
+	if s := d.State(ctx); !s.IdleKnown || s.UserIdle >= time.Second {
+		t.Errorf("idle %s (known %v) right after the mouse moved, want under 1 s", s.UserIdle, s.IdleKnown)
+	}
+
+	app := x.window()
+	steps := []struct {
+		name     string
+		set      func()
+		wantFull bool
+	}{
+		{"nothing in front", func() { x.setAtoms(x.root, "_NET_ACTIVE_WINDOW", xproto.AtomWindow, 0) }, false},
+		{"a window in front", func() { x.setAtoms(x.root, "_NET_ACTIVE_WINDOW", xproto.AtomWindow, uint32(app)) }, false},
+		{"kept above, not fullscreen", func() { x.setAtoms(app, "_NET_WM_STATE", xproto.AtomAtom, uint32(x.atoms["_NET_WM_STATE_ABOVE"])) }, false},
+		{"fullscreen", func() {
+			x.setAtoms(app, "_NET_WM_STATE", xproto.AtomAtom, uint32(x.atoms["_NET_WM_STATE_ABOVE"]), uint32(x.atoms["_NET_WM_STATE_FULLSCREEN"]))
+		}, true},
+		{"another window in front", func() { x.setAtoms(x.root, "_NET_ACTIVE_WINDOW", xproto.AtomWindow, uint32(x.window())) }, false},
+		{"the fullscreen one back in front", func() { x.setAtoms(x.root, "_NET_ACTIVE_WINDOW", xproto.AtomWindow, uint32(app)) }, true},
+		{"the window closed", func() {
+			if err := xproto.DestroyWindowChecked(x.c, app).Check(); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	}
+	for _, st := range steps {
+		st.set()
+		s := d.State(ctx)
+		if !s.FullscreenKnown || s.Fullscreen != st.wantFull {
+			t.Errorf("%s: fullscreen %v (known %v), want %v", st.name, s.Fullscreen, s.FullscreenKnown, st.wantFull)
+		}
+		if !s.IdleKnown {
+			t.Errorf("%s: idle unknown", st.name)
+		}
+	}
+
+	// The governor pauses on what the desktop tells.
+	gov := NewGovernor(GovernorOptions{Preferences: Preferences{SuspendFullscreen: true, SuspendWhenActive: true, ActiveGrace: time.Hour}, Desktop: d})
+	if s := gov.Evaluate(ctx); s.Run || !strings.Contains(s.Reason, "using the computer") {
+		t.Errorf("governor with input a moment ago: %+v, want paused for the person at the computer", s)
+	}
+
+	// A display that goes away leaves the answers unknown, not stale.
+	x.setAtoms(x.root, "_NET_ACTIVE_WINDOW", xproto.AtomWindow, uint32(x.window()))
+	d.Close()
+	gone := &SystemDesktop{Root: t.TempDir(), Display: ":65000"}
+	if s := gone.State(ctx); s.IdleKnown || s.FullscreenKnown {
+		t.Errorf("no such display: %+v, want nothing known", s)
+	}
+}
