@@ -120,31 +120,27 @@ func (s *Store) SaveChatProvider(ctx context.Context, p ChatProvider) error {
 
 // ChatProviders returns the providers by name.
 func (s *Store) ChatProviders(ctx context.Context) ([]ChatProvider, error) {
-	rows, err := s.db.QueryContext(ctx,
+	out, err := queryRows(ctx, s.db, scanChatProvider,
 		`SELECT name, kind, base_url, api_key_env, models, timeout_ms, created, updated FROM chat_providers ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("read chat providers: %w", err)
 	}
-	defer rows.Close()
-	var out []ChatProvider
-	for rows.Next() {
-		var p ChatProvider
-		var models string
-		var timeout, created, updated int64
-		if err := rows.Scan(&p.Name, &p.Kind, &p.BaseURL, &p.APIKeyEnv, &models, &timeout, &created, &updated); err != nil {
-			return nil, fmt.Errorf("read chat providers: %w", err)
-		}
-		if err := json.Unmarshal([]byte(models), &p.Models); err != nil {
-			return nil, fmt.Errorf("read chat provider %q: decode models: %w", p.Name, err)
-		}
-		p.Timeout = time.Duration(timeout) * time.Millisecond
-		p.Created, p.Updated = fromMillis(created), fromMillis(updated)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read chat providers: %w", err)
-	}
 	return out, nil
+}
+
+func scanChatProvider(sc scanner) (ChatProvider, error) {
+	var p ChatProvider
+	var models string
+	var timeout, created, updated int64
+	if err := sc.Scan(&p.Name, &p.Kind, &p.BaseURL, &p.APIKeyEnv, &models, &timeout, &created, &updated); err != nil {
+		return ChatProvider{}, err
+	}
+	if err := json.Unmarshal([]byte(models), &p.Models); err != nil {
+		return ChatProvider{}, fmt.Errorf("decode models of provider %q: %w", p.Name, err)
+	}
+	p.Timeout = time.Duration(timeout) * time.Millisecond
+	p.Created, p.Updated = fromMillis(created), fromMillis(updated)
+	return p, nil
 }
 
 // DeleteChatProvider removes a provider, or returns an error wrapping ErrNotFound.
@@ -162,7 +158,8 @@ func (s *Store) DeleteChatProvider(ctx context.Context, name string) error {
 // SaveChatBattle stores the battle whole (its prompts, columns, answers and, when set,
 // vote and quality), replacing what was stored under its id, in one transaction.
 func (s *Store) SaveChatBattle(ctx context.Context, b ChatBattle) error {
-	fail := func(err error) error { return fmt.Errorf("save chat battle %s: %w", b.ID, err) }
+	action := fmt.Sprintf("save chat battle %s", b.ID)
+	fail := func(err error) error { return fmt.Errorf("%s: %w", action, err) }
 	if b.ID == "" {
 		return fail(errors.New("no id"))
 	}
@@ -176,66 +173,56 @@ func (s *Store) SaveChatBattle(ctx context.Context, b ChatBattle) error {
 	if err != nil {
 		return fail(err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fail(err)
-	}
-	defer tx.Rollback()
-	// Deleting cascades to the prompts, columns, answers, vote and quality.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM chat_battles WHERE id = ?`, b.ID); err != nil {
-		return fail(err)
-	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO chat_battles(id, created, updated, blind, language, max_tokens, temperature, models) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`,
-		b.ID, millis(b.Created), millis(time.Now()), b.Blind, b.Language, b.MaxTokens, b.Temperature, string(models)); err != nil {
-		return fail(err)
-	}
-	for i, p := range b.Prompts {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chat_prompts(battle_id, turn, prompt) VALUES(?, ?, ?)`, b.ID, i, p); err != nil {
+	return s.withTx(ctx, action, func(tx *sql.Tx) error {
+		// Deleting cascades to the prompts, columns, answers, vote and quality.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM chat_battles WHERE id = ?`, b.ID); err != nil {
 			return fail(err)
 		}
-	}
-	for _, sd := range b.Sides {
-		if sd.History == nil {
-			sd.History = []ChatMessage{}
-		}
-		hist, err := json.Marshal(sd.History)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO chat_battles(id, created, updated, blind, language, max_tokens, temperature, models) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`,
+			b.ID, millis(b.Created), millis(time.Now()), b.Blind, b.Language, b.MaxTokens, b.Temperature, string(models)); err != nil {
 			return fail(err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chat_sides(battle_id, col, model, history) VALUES(?, ?, ?, ?)`,
-			b.ID, sd.Column, sd.Model, string(hist)); err != nil {
-			return fail(fmt.Errorf("column %s: %w", sd.Column, err))
-		}
-		for turn, a := range sd.Answers {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO chat_answers(battle_id, col, turn, content, started, first_token, finished, ttft_ms,
-				   input_tokens, output_tokens, tokens_per_sec, stop_reason, error, error_kind)
-				 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				b.ID, sd.Column, turn, a.Text, millis(a.Started), millis(a.FirstToken), millis(a.Finished), a.TTFT.Milliseconds(),
-				a.InputTokens, a.OutputTokens, a.TokensPerSec, a.StopReason, a.Error, a.ErrorKind); err != nil {
+		for i, p := range b.Prompts {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO chat_prompts(battle_id, turn, prompt) VALUES(?, ?, ?)`, b.ID, i, p); err != nil {
 				return fail(err)
 			}
 		}
-	}
-	if b.Vote != nil {
-		if err := insertVote(ctx, tx, b.ID, *b.Vote); err != nil {
-			return fail(err)
+		for _, sd := range b.Sides {
+			if sd.History == nil {
+				sd.History = []ChatMessage{}
+			}
+			hist, err := json.Marshal(sd.History)
+			if err != nil {
+				return fail(err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO chat_sides(battle_id, col, model, history) VALUES(?, ?, ?, ?)`,
+				b.ID, sd.Column, sd.Model, string(hist)); err != nil {
+				return fail(fmt.Errorf("column %s: %w", sd.Column, err))
+			}
+			for turn, a := range sd.Answers {
+				if _, err := tx.ExecContext(ctx,
+					`INSERT INTO chat_answers(battle_id, col, turn, content, started, first_token, finished, ttft_ms,
+					   input_tokens, output_tokens, tokens_per_sec, stop_reason, error, error_kind)
+					 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					b.ID, sd.Column, turn, a.Text, millis(a.Started), millis(a.FirstToken), millis(a.Finished), a.TTFT.Milliseconds(),
+					a.InputTokens, a.OutputTokens, a.TokensPerSec, a.StopReason, a.Error, a.ErrorKind); err != nil {
+					return fail(err)
+				}
+			}
 		}
-	}
-	if b.Quality != nil {
-		if err := upsertQuality(ctx, tx, b.ID, *b.Quality); err != nil {
-			return fail(err)
+		if b.Vote != nil {
+			if err := insertVote(ctx, tx, b.ID, *b.Vote); err != nil {
+				return fail(err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fail(err)
-	}
-	return nil
-}
-
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		if b.Quality != nil {
+			if err := upsertQuality(ctx, tx, b.ID, *b.Quality); err != nil {
+				return fail(err)
+			}
+		}
+		return nil
+	})
 }
 
 func insertVote(ctx context.Context, db execer, id string, v ChatVote) error {
@@ -267,31 +254,27 @@ func upsertQuality(ctx context.Context, db execer, id string, q ChatQuality) err
 // VoteChatBattle records the vote on a stored battle: an error wrapping ErrNotFound
 // when there is no such battle, ErrAlreadyVoted when it has a vote.
 func (s *Store) VoteChatBattle(ctx context.Context, id string, v ChatVote) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("vote on battle %s: %w", id, err)
-	}
-	defer tx.Rollback()
-	var voted int
-	err = tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM chat_votes WHERE battle_id = b.id) FROM chat_battles b WHERE b.id = ?`, id).Scan(&voted)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("vote on battle %s: %w", id, ErrNotFound)
-	case err != nil:
-		return fmt.Errorf("vote on battle %s: %w", id, err)
-	case voted > 0:
-		return fmt.Errorf("vote on battle %s: %w", id, ErrAlreadyVoted)
-	}
-	if err := insertVote(ctx, tx, id, v); err != nil {
-		return fmt.Errorf("vote on battle %s: %w", id, err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE chat_battles SET updated = ? WHERE id = ?`, millis(time.Now()), id); err != nil {
-		return fmt.Errorf("vote on battle %s: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("vote on battle %s: %w", id, err)
-	}
-	return nil
+	action := fmt.Sprintf("vote on battle %s", id)
+	fail := func(err error) error { return fmt.Errorf("%s: %w", action, err) }
+	return s.withTx(ctx, action, func(tx *sql.Tx) error {
+		var voted int
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM chat_votes WHERE battle_id = b.id) FROM chat_battles b WHERE b.id = ?`, id).Scan(&voted)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fail(ErrNotFound)
+		case err != nil:
+			return fail(err)
+		case voted > 0:
+			return fail(ErrAlreadyVoted)
+		}
+		if err := insertVote(ctx, tx, id, v); err != nil {
+			return fail(err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE chat_battles SET updated = ? WHERE id = ?`, millis(time.Now()), id); err != nil {
+			return fail(err)
+		}
+		return nil
+	})
 }
 
 // SetChatQuality stores (or replaces) a battle's quality record.
@@ -330,27 +313,21 @@ func (s *Store) ChatBattles(ctx context.Context, before time.Time, limit int) ([
 // ChatHistory returns the prompts and vote outcomes of the battles created before the
 // time, oldest first, at most limit battles: what the quality signals compare with.
 func (s *Store) ChatHistory(ctx context.Context, before time.Time, limit int) (prompts, outcomes []string, err error) {
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, COALESCE((SELECT outcome FROM chat_votes v WHERE v.battle_id = b.id), '') FROM
-		   (SELECT id, created FROM chat_battles WHERE created < ? ORDER BY created DESC, id DESC LIMIT ?) b
-		 ORDER BY created, id`, millis(before), limit)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read chat history: %w", err)
-	}
 	var ids []string
-	for rows.Next() {
+	err = eachRow(ctx, s.db, func(sc scanner) error {
 		var id, outcome string
-		if err := rows.Scan(&id, &outcome); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("read chat history: %w", err)
+		if err := sc.Scan(&id, &outcome); err != nil {
+			return err
 		}
 		ids = append(ids, id)
 		if outcome != "" {
 			outcomes = append(outcomes, outcome)
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	}, `SELECT id, COALESCE((SELECT outcome FROM chat_votes v WHERE v.battle_id = b.id), '') FROM
+		   (SELECT id, created FROM chat_battles WHERE created < ? ORDER BY created DESC, id DESC LIMIT ?) b
+		 ORDER BY created, id`, millis(before), limit)
+	if err != nil {
 		return nil, nil, fmt.Errorf("read chat history: %w", err)
 	}
 	for _, id := range ids {
@@ -364,62 +341,15 @@ func (s *Store) ChatHistory(ctx context.Context, before time.Time, limit int) (p
 }
 
 func (s *Store) chatPrompts(ctx context.Context, id string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT prompt FROM chat_prompts WHERE battle_id = ? ORDER BY turn`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryRows(ctx, s.db, scanString, `SELECT prompt FROM chat_prompts WHERE battle_id = ? ORDER BY turn`, id)
 }
 
 func (s *Store) chatBattles(ctx context.Context, where string, args ...any) ([]ChatBattle, error) {
-	rows, err := s.db.QueryContext(ctx,
+	out, err := queryRows(ctx, s.db, scanChatBattle,
 		`SELECT b.id, b.created, b.updated, b.blind, b.language, b.max_tokens, b.temperature, b.models,
 		   v.outcome, v.reason, v.voted_at, q.score, q.diversity, q.reasons, q.assessed
 		 FROM chat_battles b LEFT JOIN chat_votes v ON v.battle_id = b.id LEFT JOIN chat_quality q ON q.battle_id = b.id `+where, args...)
 	if err != nil {
-		return nil, err
-	}
-	var out []ChatBattle
-	for rows.Next() {
-		var b ChatBattle
-		var created, updated int64
-		var models string
-		var outcome, reason, reasons sql.NullString
-		var votedAt, assessed sql.NullInt64
-		var score, diversity sql.NullFloat64
-		if err := rows.Scan(&b.ID, &created, &updated, &b.Blind, &b.Language, &b.MaxTokens, &b.Temperature, &models,
-			&outcome, &reason, &votedAt, &score, &diversity, &reasons, &assessed); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		b.Created, b.Updated = fromMillis(created), fromMillis(updated)
-		if err := json.Unmarshal([]byte(models), &b.Models); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("decode models of battle %s: %w", b.ID, err)
-		}
-		if outcome.Valid {
-			b.Vote = &ChatVote{Outcome: outcome.String, Reason: reason.String, At: fromMillis(votedAt.Int64)}
-		}
-		if score.Valid {
-			b.Quality = &ChatQuality{Score: score.Float64, Diversity: diversity.Float64, Assessed: fromMillis(assessed.Int64)}
-			if err := json.Unmarshal([]byte(reasons.String), &b.Quality.Reasons); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("decode quality of battle %s: %w", b.ID, err)
-			}
-		}
-		out = append(out, b)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	for i := range out {
@@ -430,60 +360,77 @@ func (s *Store) chatBattles(ctx context.Context, where string, args ...any) ([]C
 	return out, nil
 }
 
+// scanChatBattle scans a battle with its vote and quality (chatBattles' columns).
+func scanChatBattle(sc scanner) (ChatBattle, error) {
+	var b ChatBattle
+	var created, updated int64
+	var models string
+	var outcome, reason, reasons sql.NullString
+	var votedAt, assessed sql.NullInt64
+	var score, diversity sql.NullFloat64
+	if err := sc.Scan(&b.ID, &created, &updated, &b.Blind, &b.Language, &b.MaxTokens, &b.Temperature, &models,
+		&outcome, &reason, &votedAt, &score, &diversity, &reasons, &assessed); err != nil {
+		return ChatBattle{}, err
+	}
+	b.Created, b.Updated = fromMillis(created), fromMillis(updated)
+	if err := json.Unmarshal([]byte(models), &b.Models); err != nil {
+		return ChatBattle{}, fmt.Errorf("decode models of battle %s: %w", b.ID, err)
+	}
+	if outcome.Valid {
+		b.Vote = &ChatVote{Outcome: outcome.String, Reason: reason.String, At: fromMillis(votedAt.Int64)}
+	}
+	if score.Valid {
+		b.Quality = &ChatQuality{Score: score.Float64, Diversity: diversity.Float64, Assessed: fromMillis(assessed.Int64)}
+		if err := json.Unmarshal([]byte(reasons.String), &b.Quality.Reasons); err != nil {
+			return ChatBattle{}, fmt.Errorf("decode quality of battle %s: %w", b.ID, err)
+		}
+	}
+	return b, nil
+}
+
 // fillBattle reads a battle's prompts, columns and answers.
 func (s *Store) fillBattle(ctx context.Context, b *ChatBattle) error {
 	var err error
 	if b.Prompts, err = s.chatPrompts(ctx, b.ID); err != nil {
 		return err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT col, model, history FROM chat_sides WHERE battle_id = ? ORDER BY col`, b.ID)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
+	b.Sides, err = queryRows(ctx, s.db, func(sc scanner) (ChatSide, error) {
 		var sd ChatSide
 		var hist string
-		if err := rows.Scan(&sd.Column, &sd.Model, &hist); err != nil {
-			rows.Close()
-			return err
+		if err := sc.Scan(&sd.Column, &sd.Model, &hist); err != nil {
+			return ChatSide{}, err
 		}
 		if err := json.Unmarshal([]byte(hist), &sd.History); err != nil {
-			rows.Close()
-			return fmt.Errorf("decode history of battle %s column %s: %w", b.ID, sd.Column, err)
+			return ChatSide{}, fmt.Errorf("decode history of battle %s column %s: %w", b.ID, sd.Column, err)
 		}
 		if len(sd.History) == 0 {
 			sd.History = nil
 		}
-		b.Sides = append(b.Sides, sd)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return sd, nil
+	}, `SELECT col, model, history FROM chat_sides WHERE battle_id = ? ORDER BY col`, b.ID)
+	if err != nil {
 		return err
 	}
 	for i := range b.Sides {
 		sd := &b.Sides[i]
-		rows, err := s.db.QueryContext(ctx,
+		sd.Answers, err = queryRows(ctx, s.db, scanChatAnswer,
 			`SELECT content, started, first_token, finished, ttft_ms, input_tokens, output_tokens, tokens_per_sec, stop_reason, error, error_kind
 			 FROM chat_answers WHERE battle_id = ? AND col = ? ORDER BY turn`, b.ID, sd.Column)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var a ChatAnswer
-			var started, first, finished, ttft int64
-			if err := rows.Scan(&a.Text, &started, &first, &finished, &ttft, &a.InputTokens, &a.OutputTokens, &a.TokensPerSec,
-				&a.StopReason, &a.Error, &a.ErrorKind); err != nil {
-				rows.Close()
-				return err
-			}
-			a.Started, a.FirstToken, a.Finished = fromMillis(started), fromMillis(first), fromMillis(finished)
-			a.TTFT = time.Duration(ttft) * time.Millisecond
-			sd.Answers = append(sd.Answers, a)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
 	}
 	return nil
+}
+
+func scanChatAnswer(sc scanner) (ChatAnswer, error) {
+	var a ChatAnswer
+	var started, first, finished, ttft int64
+	if err := sc.Scan(&a.Text, &started, &first, &finished, &ttft, &a.InputTokens, &a.OutputTokens, &a.TokensPerSec,
+		&a.StopReason, &a.Error, &a.ErrorKind); err != nil {
+		return ChatAnswer{}, err
+	}
+	a.Started, a.FirstToken, a.Finished = fromMillis(started), fromMillis(first), fromMillis(finished)
+	a.TTFT = time.Duration(ttft) * time.Millisecond
+	return a, nil
 }

@@ -128,24 +128,8 @@ const outboxCols = `id, submission_id, sha256, kind, records, size, jsonl_path, 
 	object, manifest_object, state, attempts, next_attempt, bytes_sent, speed, error, created, updated, finished`
 
 func (s *Store) outboxWhere(ctx context.Context, where string, args ...any) ([]OutboxItem, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+outboxCols+" FROM outbox WHERE "+where, args...)
+	out, err := queryRows(ctx, s.db, scanOutboxItem, "SELECT "+outboxCols+" FROM outbox WHERE "+where, args...)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []OutboxItem
-	for rows.Next() {
-		var it OutboxItem
-		var next, created, updated, finished int64
-		if err := rows.Scan(&it.ID, &it.SubmissionID, &it.SHA256, &it.Kind, &it.Records, &it.Size, &it.JSONLPath,
-			&it.ManifestPath, &it.Bucket, &it.Object, &it.ManifestObject, &it.State, &it.Attempts, &next,
-			&it.BytesSent, &it.Speed, &it.Error, &created, &updated, &finished); err != nil {
-			return nil, err
-		}
-		it.NextAttempt, it.Created, it.Updated, it.Finished = msTime(next), msTime(created), msTime(updated), msTime(finished)
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
@@ -157,6 +141,18 @@ func (s *Store) outboxWhere(ctx context.Context, where string, args ...any) ([]O
 	return out, nil
 }
 
+func scanOutboxItem(sc scanner) (OutboxItem, error) {
+	var it OutboxItem
+	var next, created, updated, finished int64
+	if err := sc.Scan(&it.ID, &it.SubmissionID, &it.SHA256, &it.Kind, &it.Records, &it.Size, &it.JSONLPath,
+		&it.ManifestPath, &it.Bucket, &it.Object, &it.ManifestObject, &it.State, &it.Attempts, &next,
+		&it.BytesSent, &it.Speed, &it.Error, &created, &updated, &finished); err != nil {
+		return OutboxItem{}, err
+	}
+	it.NextAttempt, it.Created, it.Updated, it.Finished = fromMillis(next), fromMillis(created), fromMillis(updated), fromMillis(finished)
+	return it, nil
+}
+
 func (s *Store) attachShares(ctx context.Context, items []OutboxItem) error {
 	byID := make(map[int64]*OutboxItem, len(items))
 	for i := range items {
@@ -166,39 +162,19 @@ func (s *Store) attachShares(ctx context.Context, items []OutboxItem) error {
 	for _, it := range items {
 		ids = append(ids, it.ID)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT outbox_id, address, state, error, created FROM outbox_shares
-		WHERE outbox_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY created, address`, ids...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return eachRow(ctx, s.db, func(sc scanner) error {
 		var sh Share
 		var created int64
-		if err := rows.Scan(&sh.OutboxID, &sh.Address, &sh.State, &sh.Error, &created); err != nil {
+		if err := sc.Scan(&sh.OutboxID, &sh.Address, &sh.State, &sh.Error, &created); err != nil {
 			return err
 		}
-		sh.Created = msTime(created)
+		sh.Created = fromMillis(created)
 		if it := byID[sh.OutboxID]; it != nil {
 			it.Shares = append(it.Shares, sh)
 		}
-	}
-	return rows.Err()
-}
-
-// msTime turns stored Unix milliseconds into a time; 0 is the zero time.
-func msTime(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
-}
-
-func timeMS(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
+		return nil
+	}, `SELECT outbox_id, address, state, error, created FROM outbox_shares
+		WHERE outbox_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY created, address`, ids...)
 }
 
 // Outbox lists every outbox item with its shares, newest first.
@@ -296,7 +272,7 @@ func (s *Store) UploadFailed(ctx context.Context, id int64, errText string, next
 		state = OutboxFailed
 	}
 	return s.updateOutbox(ctx, id, "record failure of",
-		"state = ?, attempts = attempts + 1, next_attempt = ?, error = ?", state, timeMS(next), errText)
+		"state = ?, attempts = attempts + 1, next_attempt = ?, error = ?", state, millis(next), errText)
 }
 
 // UploadDone marks an item uploaded, sealed, tagged and its manifest beside it.

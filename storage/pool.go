@@ -158,31 +158,23 @@ func setCursor(ctx context.Context, db execer, run, cursor int64, readAll bool) 
 // AddPoolGroup stores a new group and its first job and moves the run's cursor to cursor,
 // in one transaction, so a restarted pool neither loses nor repeats the group's items.
 func (s *Store) AddPoolGroup(ctx context.Context, g PoolGroup, job PoolJob, cursor int64) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("add pool group %s: %w", g.ID, err)
-	}
-	defer tx.Rollback()
 	if g.Created.IsZero() {
 		g.Created = time.Now()
 	}
 	if g.State == "" {
 		g.State = GroupOpen
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO pool_groups(id, run_id, state, items, created, verified) VALUES(?, ?, ?, ?, ?, ?)`,
-		g.ID, g.Run, g.State, rawOr(g.Items, "{}"), millis(g.Created), millis(g.Verified)); err != nil {
-		return fmt.Errorf("add pool group %s: %w", g.ID, err)
-	}
-	if err := insertJob(ctx, tx, job); err != nil {
-		return err
-	}
-	if err := setCursor(ctx, tx, g.Run, cursor, false); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("add pool group %s: %w", g.ID, err)
-	}
-	return nil
+	action := fmt.Sprintf("add pool group %s", g.ID)
+	return s.withTx(ctx, action, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pool_groups(id, run_id, state, items, created, verified) VALUES(?, ?, ?, ?, ?, ?)`,
+			g.ID, g.Run, g.State, rawOr(g.Items, "{}"), millis(g.Created), millis(g.Verified)); err != nil {
+			return fmt.Errorf("%s: %w", action, err)
+		}
+		if err := insertJob(ctx, tx, job); err != nil {
+			return err
+		}
+		return setCursor(ctx, tx, g.Run, cursor, false)
+	})
 }
 
 func rawOr(b json.RawMessage, def string) string {
@@ -223,46 +215,44 @@ func (s *Store) PoolGroups(ctx context.Context, run int64, state string) ([]Pool
 		q += ` AND state = ?`
 		args = append(args, state)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY created, id`, args...)
+	out, err := queryRows(ctx, s.db, scanPoolGroup, q+` ORDER BY created, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list pool groups of run %d: %w", run, err)
 	}
-	defer rows.Close()
-	var out []PoolGroup
-	for rows.Next() {
-		var g PoolGroup
-		var items string
-		var created, verified int64
-		if err := rows.Scan(&g.ID, &g.Run, &g.State, &items, &created, &verified); err != nil {
-			return nil, fmt.Errorf("list pool groups of run %d: %w", run, err)
-		}
-		g.Items, g.Created, g.Verified = json.RawMessage(items), fromMillis(created), fromMillis(verified)
-		out = append(out, g)
+	return out, nil
+}
+
+func scanPoolGroup(sc scanner) (PoolGroup, error) {
+	var g PoolGroup
+	var items string
+	var created, verified int64
+	if err := sc.Scan(&g.ID, &g.Run, &g.State, &items, &created, &verified); err != nil {
+		return PoolGroup{}, err
 	}
-	return out, rows.Err()
+	g.Items, g.Created, g.Verified = json.RawMessage(items), fromMillis(created), fromMillis(verified)
+	return g, nil
 }
 
 // PoolJobs returns the jobs of the run's open groups, oldest first.
 func (s *Store) PoolJobs(ctx context.Context, run int64) ([]PoolJob, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT j.id, j.group_id, j.run_id, j.replica, j.state, j.body, j.created, j.published
+	out, err := queryRows(ctx, s.db, scanPoolJob, `SELECT j.id, j.group_id, j.run_id, j.replica, j.state, j.body, j.created, j.published
 		FROM pool_jobs j JOIN pool_groups g ON g.id = j.group_id
 		WHERE j.run_id = ? AND g.state = ? ORDER BY j.created, j.id`, run, GroupOpen)
 	if err != nil {
 		return nil, fmt.Errorf("list pool jobs of run %d: %w", run, err)
 	}
-	defer rows.Close()
-	var out []PoolJob
-	for rows.Next() {
-		var j PoolJob
-		var body string
-		var created, published int64
-		if err := rows.Scan(&j.ID, &j.Group, &j.Run, &j.Replica, &j.State, &body, &created, &published); err != nil {
-			return nil, fmt.Errorf("list pool jobs of run %d: %w", run, err)
-		}
-		j.Body, j.Created, j.Published = json.RawMessage(body), fromMillis(created), fromMillis(published)
-		out = append(out, j)
+	return out, nil
+}
+
+func scanPoolJob(sc scanner) (PoolJob, error) {
+	var j PoolJob
+	var body string
+	var created, published int64
+	if err := sc.Scan(&j.ID, &j.Group, &j.Run, &j.Replica, &j.State, &body, &created, &published); err != nil {
+		return PoolJob{}, err
 	}
-	return out, rows.Err()
+	j.Body, j.Created, j.Published = json.RawMessage(body), fromMillis(created), fromMillis(published)
+	return j, nil
 }
 
 const poolResultColumns = `job_id, worker, group_id, run_id, received, state, reason, credits, backend, compute_ms, body, decided`
@@ -290,20 +280,11 @@ func (s *Store) PoolRejected(ctx context.Context, limit int) ([]PoolResult, erro
 }
 
 func (s *Store) poolResults(ctx context.Context, where string, args ...any) ([]PoolResult, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+poolResultColumns+` FROM pool_results `+where, args...)
+	out, err := queryRows(ctx, s.db, scanPoolResult, `SELECT `+poolResultColumns+` FROM pool_results `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list pool results: %w", err)
 	}
-	defer rows.Close()
-	var out []PoolResult
-	for rows.Next() {
-		r, err := scanPoolResult(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list pool results: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AddPoolResult stores a result as it came. It reports false, storing nothing, when the
@@ -332,40 +313,35 @@ func (s *Store) AddPoolResult(ctx context.Context, r PoolResult) (bool, error) {
 // DecidePool applies a decision in one transaction: results settled, workers' standing,
 // new jobs, and the group's state.
 func (s *Store) DecidePool(ctx context.Context, d PoolDecision) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("decide pool group %s: %w", d.Group, err)
-	}
-	defer tx.Rollback()
-	now := time.Now().UnixMilli()
-	for _, v := range d.Verdicts {
-		if v.State != ResultConfirmed && v.State != ResultRejected {
-			return fmt.Errorf("decide pool group %s: unknown result state %q", d.Group, v.State)
+	action := fmt.Sprintf("decide pool group %s", d.Group)
+	return s.withTx(ctx, action, func(tx *sql.Tx) error {
+		now := time.Now().UnixMilli()
+		for _, v := range d.Verdicts {
+			if v.State != ResultConfirmed && v.State != ResultRejected {
+				return fmt.Errorf("%s: unknown result state %q", action, v.State)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE pool_results SET state = ?, reason = ?, decided = ? WHERE job_id = ? AND worker = ?`,
+				v.State, v.Reason, now, v.Job, v.Worker); err != nil {
+				return fmt.Errorf("%s: %w", action, err)
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE pool_results SET state = ?, reason = ?, decided = ? WHERE job_id = ? AND worker = ?`,
-			v.State, v.Reason, now, v.Job, v.Worker); err != nil {
-			return fmt.Errorf("decide pool group %s: %w", d.Group, err)
+		for _, w := range d.Workers {
+			if err := upsertWorker(ctx, tx, w); err != nil {
+				return err
+			}
 		}
-	}
-	for _, w := range d.Workers {
-		if err := upsertWorker(ctx, tx, w); err != nil {
-			return err
+		for _, j := range d.NewJobs {
+			if err := insertJob(ctx, tx, j); err != nil {
+				return err
+			}
 		}
-	}
-	for _, j := range d.NewJobs {
-		if err := insertJob(ctx, tx, j); err != nil {
-			return err
+		if d.Verified {
+			if _, err := tx.ExecContext(ctx, `UPDATE pool_groups SET state = ?, verified = ? WHERE id = ?`, GroupVerified, now, d.Group); err != nil {
+				return fmt.Errorf("%s: %w", action, err)
+			}
 		}
-	}
-	if d.Verified {
-		if _, err := tx.ExecContext(ctx, `UPDATE pool_groups SET state = ?, verified = ? WHERE id = ?`, GroupVerified, now, d.Group); err != nil {
-			return fmt.Errorf("decide pool group %s: %w", d.Group, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("decide pool group %s: %w", d.Group, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 func upsertWorker(ctx context.Context, db execer, w PoolWorker) error {
@@ -388,23 +364,19 @@ func upsertWorker(ctx context.Context, db execer, w PoolWorker) error {
 
 // PoolWorkers returns every worker the pool has seen.
 func (s *Store) PoolWorkers(ctx context.Context) ([]PoolWorker, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT address, first_seen, last_seen, consecutive_valid, valid, invalid, backend
-		FROM pool_workers ORDER BY address`)
+	out, err := queryRows(ctx, s.db, func(sc scanner) (PoolWorker, error) {
+		var w PoolWorker
+		var first, last int64
+		if err := sc.Scan(&w.Address, &first, &last, &w.ConsecutiveValid, &w.Valid, &w.Invalid, &w.Backend); err != nil {
+			return PoolWorker{}, err
+		}
+		w.FirstSeen, w.LastSeen = fromMillis(first), fromMillis(last)
+		return w, nil
+	}, `SELECT address, first_seen, last_seen, consecutive_valid, valid, invalid, backend FROM pool_workers ORDER BY address`)
 	if err != nil {
 		return nil, fmt.Errorf("list pool workers: %w", err)
 	}
-	defer rows.Close()
-	var out []PoolWorker
-	for rows.Next() {
-		var w PoolWorker
-		var first, last int64
-		if err := rows.Scan(&w.Address, &first, &last, &w.ConsecutiveValid, &w.Valid, &w.Invalid, &w.Backend); err != nil {
-			return nil, fmt.Errorf("list pool workers: %w", err)
-		}
-		w.FirstSeen, w.LastSeen = fromMillis(first), fromMillis(last)
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PoolCredits sums the credits of each worker over every run (run 0) or one run, most
@@ -415,7 +387,7 @@ func (s *Store) PoolCredits(ctx context.Context, run int64) ([]PoolCredit, error
 		where = "WHERE r.run_id = ?"
 		args = append(args, run)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT r.worker,
+	out, err := queryRows(ctx, s.db, scanPoolCredit, `SELECT r.worker,
 		  SUM(CASE WHEN r.state = ? THEN r.credits ELSE 0 END),
 		  SUM(CASE WHEN r.state = ? THEN r.credits ELSE 0 END),
 		  SUM(CASE WHEN r.state = ? THEN r.credits ELSE 0 END),
@@ -428,19 +400,18 @@ func (s *Store) PoolCredits(ctx context.Context, run int64) ([]PoolCredit, error
 	if err != nil {
 		return nil, fmt.Errorf("sum pool credits: %w", err)
 	}
-	defer rows.Close()
-	var out []PoolCredit
-	for rows.Next() {
-		var c PoolCredit
-		var last int64
-		if err := rows.Scan(&c.Worker, &c.Pending, &c.Confirmed, &c.Rejected, &c.Results, &c.RejectedResults, &c.ComputeMS,
-			&c.ConsecutiveValid, &c.Backend, &last); err != nil {
-			return nil, fmt.Errorf("sum pool credits: %w", err)
-		}
-		c.LastSeen = fromMillis(last)
-		out = append(out, c)
+	return out, nil
+}
+
+func scanPoolCredit(sc scanner) (PoolCredit, error) {
+	var c PoolCredit
+	var last int64
+	if err := sc.Scan(&c.Worker, &c.Pending, &c.Confirmed, &c.Rejected, &c.Results, &c.RejectedResults, &c.ComputeMS,
+		&c.ConsecutiveValid, &c.Backend, &last); err != nil {
+		return PoolCredit{}, err
 	}
-	return out, rows.Err()
+	c.LastSeen = fromMillis(last)
+	return c, nil
 }
 
 // PoolCounts counts a run's groups, jobs and results.

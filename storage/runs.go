@@ -139,8 +139,6 @@ func (s *Store) CreateRun(ctx context.Context, r DVARun) (int64, error) {
 
 const runColumns = `id, created, updated, finished, state, sources, model, model_sha256, options, out_dir, message`
 
-type scanner interface{ Scan(dest ...any) error }
-
 func scanRun(sc scanner) (DVARun, error) {
 	var r DVARun
 	var created, updated, finished int64
@@ -171,21 +169,9 @@ func (s *Store) Run(ctx context.Context, id int64) (DVARun, error) {
 
 // Runs returns up to limit runs, newest first.
 func (s *Store) Runs(ctx context.Context, limit int) ([]DVARun, error) {
-	rows, err := s.db.QueryContext(ctx,
+	out, err := queryRows(ctx, s.db, scanRun,
 		`SELECT `+runColumns+` FROM dva_runs ORDER BY created DESC, id DESC LIMIT ?`, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read runs: %w", err)
-	}
-	defer rows.Close()
-	var out []DVARun
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read runs: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read runs: %w", err)
 	}
 	return out, nil
@@ -248,30 +234,22 @@ func (s *Store) Finished(ctx context.Context, run int64, refs []ResultRef) ([]bo
 			}
 			q := `SELECT key FROM dva_results WHERE run_id = ? AND source = ? AND key IN (?` +
 				strings.Repeat(", ?", len(chunk)-1) + `)`
-			if err := s.markFinished(ctx, q, args, keys, out); err != nil {
+			err := eachRow(ctx, s.db, func(sc scanner) error {
+				var k string
+				if err := sc.Scan(&k); err != nil {
+					return err
+				}
+				for _, i := range keys[k] {
+					out[i] = true
+				}
+				return nil
+			}, q, args...)
+			if err != nil {
 				return nil, fmt.Errorf("look up finished items of run %d: %w", run, err)
 			}
 		}
 	}
 	return out, nil
-}
-
-func (s *Store) markFinished(ctx context.Context, q string, args []any, keys map[string][]int, out []bool) error {
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return err
-		}
-		for _, i := range keys[k] {
-			out[i] = true
-		}
-	}
-	return rows.Err()
 }
 
 // SaveResults stores results of a run in one transaction. A result for an item the run
@@ -281,53 +259,48 @@ func (s *Store) SaveResults(ctx context.Context, run int64, rs []DVAResult) erro
 	if len(rs) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("save results of run %d: %w", run, err)
-	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx,
-		`INSERT INTO dva_results(run_id, source, key, uid, url, caption, score, width, height, reason, error, extra, verdict, verdict_at)
-		 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		 ON CONFLICT(run_id, source, key) DO UPDATE SET
-		   uid = excluded.uid, url = excluded.url, caption = excluded.caption, score = excluded.score,
-		   width = excluded.width, height = excluded.height, reason = excluded.reason,
-		   error = excluded.error, extra = excluded.extra
-		 WHERE dva_results.reason != ''`)
-	if err != nil {
-		return fmt.Errorf("save results of run %d: %w", run, err)
-	}
-	defer stmt.Close()
-	now := time.Now().UnixMilli()
-	for _, r := range rs {
-		if !validVerdict(r.Verdict) {
-			return fmt.Errorf("save result %s/%s of run %d: %w", r.Source, r.Key, run, ErrBadVerdict)
+	action := fmt.Sprintf("save results of run %d", run)
+	return s.withTx(ctx, action, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx,
+			`INSERT INTO dva_results(run_id, source, key, uid, url, caption, score, width, height, reason, error, extra, verdict, verdict_at)
+			 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 ON CONFLICT(run_id, source, key) DO UPDATE SET
+			   uid = excluded.uid, url = excluded.url, caption = excluded.caption, score = excluded.score,
+			   width = excluded.width, height = excluded.height, reason = excluded.reason,
+			   error = excluded.error, extra = excluded.extra
+			 WHERE dva_results.reason != ''`)
+		if err != nil {
+			return fmt.Errorf("%s: %w", action, err)
 		}
-		extra := "{}"
-		if len(r.Extra) > 0 {
-			b, err := json.Marshal(r.Extra)
-			if err != nil {
-				return fmt.Errorf("save result %s/%s of run %d: encode extra: %w", r.Source, r.Key, run, err)
+		defer stmt.Close()
+		now := time.Now().UnixMilli()
+		for _, r := range rs {
+			if !validVerdict(r.Verdict) {
+				return fmt.Errorf("save result %s/%s of run %d: %w", r.Source, r.Key, run, ErrBadVerdict)
 			}
-			extra = string(b)
+			extra := "{}"
+			if len(r.Extra) > 0 {
+				b, err := json.Marshal(r.Extra)
+				if err != nil {
+					return fmt.Errorf("save result %s/%s of run %d: encode extra: %w", r.Source, r.Key, run, err)
+				}
+				extra = string(b)
+			}
+			var verdictAt int64
+			if r.Verdict != "" {
+				verdictAt = now
+			}
+			score := float64(r.Score)
+			if r.Reason != "" {
+				score = 0
+			}
+			if _, err := stmt.ExecContext(ctx, run, r.Source, r.Key, r.UID, r.URL, r.Caption, score,
+				r.Width, r.Height, r.Reason, r.Error, extra, r.Verdict, verdictAt); err != nil {
+				return fmt.Errorf("save result %s/%s of run %d: %w", r.Source, r.Key, run, err)
+			}
 		}
-		var verdictAt int64
-		if r.Verdict != "" {
-			verdictAt = now
-		}
-		score := float64(r.Score)
-		if r.Reason != "" {
-			score = 0
-		}
-		if _, err := stmt.ExecContext(ctx, run, r.Source, r.Key, r.UID, r.URL, r.Caption, score,
-			r.Width, r.Height, r.Reason, r.Error, extra, r.Verdict, verdictAt); err != nil {
-			return fmt.Errorf("save result %s/%s of run %d: %w", r.Source, r.Key, run, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("save results of run %d: %w", run, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // ClearFailed deletes the run's failed results, all of them or only those of the given
@@ -374,22 +347,19 @@ func scanResult(sc scanner) (DVAResult, error) {
 // EachResult calls fn for every result of the run in (source, key) order, reading them
 // from the database as it goes. An error from fn stops it and is returned as is.
 func (s *Store) EachResult(ctx context.Context, run int64, fn func(DVAResult) error) error {
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT `+resultColumns+` FROM dva_results WHERE run_id = ? ORDER BY source, key`, run)
-	if err != nil {
-		return fmt.Errorf("read results of run %d: %w", run, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanResult(rows)
+	var fnErr error // fn's error, returned unwrapped
+	err := eachRow(ctx, s.db, func(sc scanner) error {
+		r, err := scanResult(sc)
 		if err != nil {
-			return fmt.Errorf("read results of run %d: %w", run, err)
-		}
-		if err := fn(r); err != nil {
 			return err
 		}
+		fnErr = fn(r)
+		return fnErr
+	}, `SELECT `+resultColumns+` FROM dva_results WHERE run_id = ? ORDER BY source, key`, run)
+	if fnErr != nil {
+		return fnErr
 	}
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return fmt.Errorf("read results of run %d: %w", run, err)
 	}
 	return nil
@@ -397,26 +367,21 @@ func (s *Store) EachResult(ctx context.Context, run int64, fn func(DVAResult) er
 
 // RunCounts returns how many results of the run were scored and how many failed, by reason.
 func (s *Store) RunCounts(ctx context.Context, run int64) (scored int64, byReason map[string]int64, err error) {
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT reason, COUNT(*) FROM dva_results WHERE run_id = ? GROUP BY reason`, run)
-	if err != nil {
-		return 0, nil, fmt.Errorf("count results of run %d: %w", run, err)
-	}
-	defer rows.Close()
 	byReason = map[string]int64{}
-	for rows.Next() {
+	err = eachRow(ctx, s.db, func(sc scanner) error {
 		var reason string
 		var n int64
-		if err := rows.Scan(&reason, &n); err != nil {
-			return 0, nil, fmt.Errorf("count results of run %d: %w", run, err)
+		if err := sc.Scan(&reason, &n); err != nil {
+			return err
 		}
 		if reason == "" {
 			scored = n
 		} else {
 			byReason[reason] = n
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}, `SELECT reason, COUNT(*) FROM dva_results WHERE run_id = ? GROUP BY reason`, run)
+	if err != nil {
 		return 0, nil, fmt.Errorf("count results of run %d: %w", run, err)
 	}
 	return scored, byReason, nil
@@ -429,21 +394,16 @@ func (s *Store) Scores(ctx context.Context, run int64) ([]float32, error) {
 		`SELECT COUNT(*) FROM dva_results WHERE run_id = ? AND reason = ''`, run).Scan(&n); err != nil {
 		return nil, fmt.Errorf("read scores of run %d: %w", run, err)
 	}
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT score FROM dva_results WHERE run_id = ? AND reason = ''`, run)
-	if err != nil {
-		return nil, fmt.Errorf("read scores of run %d: %w", run, err)
-	}
-	defer rows.Close()
 	out := make([]float32, 0, n)
-	for rows.Next() {
+	err := eachRow(ctx, s.db, func(sc scanner) error {
 		var v float64
-		if err := rows.Scan(&v); err != nil {
-			return nil, fmt.Errorf("read scores of run %d: %w", run, err)
+		if err := sc.Scan(&v); err != nil {
+			return err
 		}
 		out = append(out, float32(v))
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}, `SELECT score FROM dva_results WHERE run_id = ? AND reason = ''`, run)
+	if err != nil {
 		return nil, fmt.Errorf("read scores of run %d: %w", run, err)
 	}
 	return out, nil
@@ -529,22 +489,10 @@ func (s *Store) ReviewPage(ctx context.Context, run int64, q ReviewQuery) ([]DVA
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM dva_results WHERE `+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("review run %d: %w", run, err)
 	}
-	rows, err := s.db.QueryContext(ctx,
+	out, err := queryRows(ctx, s.db, scanResult,
 		`SELECT `+resultColumns+` FROM dva_results WHERE `+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
 		append(args, limit, max(q.Offset, 0))...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("review run %d: %w", run, err)
-	}
-	defer rows.Close()
-	var out []DVAResult
-	for rows.Next() {
-		r, err := scanResult(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("review run %d: %w", run, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("review run %d: %w", run, err)
 	}
 	return out, total, nil

@@ -134,29 +134,25 @@ func (s *Store) migrate(ctx context.Context) error {
 		// BEGIN IMMEDIATE (the DSN's _txlock) takes the write lock, so the version read
 		// inside the transaction is final: another process opening the same file at the same
 		// time waits here and then skips what this one applied.
-		tx, err := s.db.BeginTx(ctx, nil)
+		action := "apply migration " + m.name
+		err := s.withTx(ctx, action, func(tx *sql.Tx) error {
+			var v int
+			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+				return fmt.Errorf("%s: %w", action, err)
+			}
+			if v >= m.version {
+				return nil // applied by another process meanwhile
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("%s: %w", action, err)
+			}
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
+				return fmt.Errorf("%s: %w", action, err)
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
-		}
-		var v int
-		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
-		}
-		if v >= m.version {
-			tx.Rollback()
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
+			return err
 		}
 	}
 	return nil
@@ -180,20 +176,16 @@ func (s *Store) Setting(ctx context.Context, key string) (string, error) {
 
 // Settings returns every stored setting.
 func (s *Store) Settings(ctx context.Context) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT key, value FROM settings")
-	if err != nil {
-		return nil, fmt.Errorf("read settings: %w", err)
-	}
-	defer rows.Close()
 	out := map[string]string{}
-	for rows.Next() {
+	err := eachRow(ctx, s.db, func(sc scanner) error {
 		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, fmt.Errorf("read settings: %w", err)
+		if err := sc.Scan(&k, &v); err != nil {
+			return err
 		}
 		out[k] = v
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}, "SELECT key, value FROM settings")
+	if err != nil {
 		return nil, fmt.Errorf("read settings: %w", err)
 	}
 	return out, nil
@@ -201,41 +193,26 @@ func (s *Store) Settings(ctx context.Context) (map[string]string, error) {
 
 // SetSettings stores several settings in one transaction.
 func (s *Store) SetSettings(ctx context.Context, kv map[string]string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("write settings: %w", err)
-	}
-	defer tx.Rollback()
-	now := time.Now().Unix()
-	for k, v := range kv {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO settings(key, value, updated) VALUES(?, ?, ?)
-			 ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated`, k, v, now); err != nil {
-			return fmt.Errorf("write setting %q: %w", k, err)
+	return s.withTx(ctx, "write settings", func(tx *sql.Tx) error {
+		now := time.Now().Unix()
+		for k, v := range kv {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO settings(key, value, updated) VALUES(?, ?, ?)
+				 ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated`, k, v, now); err != nil {
+				return fmt.Errorf("write setting %q: %w", k, err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("write settings: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // IntegrityCheck runs SQLite's quick_check and returns its findings ("ok" when healthy).
 func (s *Store) IntegrityCheck(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, "PRAGMA quick_check")
+	out, err := queryRows(ctx, s.db, scanString, "PRAGMA quick_check")
 	if err != nil {
 		return nil, fmt.Errorf("check database: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return nil, fmt.Errorf("check database: %w", err)
-		}
-		out = append(out, line)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // JobRecord is a finished job as the history keeps it.
@@ -262,21 +239,17 @@ func (s *Store) RecordJob(ctx context.Context, j JobRecord) error {
 
 // RecentJobs returns up to limit finished jobs, newest first.
 func (s *Store) RecentJobs(ctx context.Context, limit int) ([]JobRecord, error) {
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, kind, title, state, message, started, finished FROM jobs ORDER BY finished DESC LIMIT ?`, limit)
+	out, err := queryRows(ctx, s.db, func(sc scanner) (JobRecord, error) {
+		var j JobRecord
+		var st, fin int64
+		if err := sc.Scan(&j.ID, &j.Kind, &j.Title, &j.State, &j.Message, &st, &fin); err != nil {
+			return JobRecord{}, err
+		}
+		j.Started, j.Finished = time.UnixMilli(st), time.UnixMilli(fin)
+		return j, nil
+	}, `SELECT id, kind, title, state, message, started, finished FROM jobs ORDER BY finished DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read job history: %w", err)
 	}
-	defer rows.Close()
-	var out []JobRecord
-	for rows.Next() {
-		var j JobRecord
-		var st, fin int64
-		if err := rows.Scan(&j.ID, &j.Kind, &j.Title, &j.State, &j.Message, &st, &fin); err != nil {
-			return nil, fmt.Errorf("read job history: %w", err)
-		}
-		j.Started, j.Finished = time.UnixMilli(st), time.UnixMilli(fin)
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -65,75 +65,70 @@ func (s *Store) TakeNonce(ctx context.Context, address string) (uint64, error) {
 // for sub.Submitter and not be used by another submission (ErrNonceNotTaken); an item
 // submitted before fails the whole call with ErrAlreadySubmitted. It returns the id.
 func (s *Store) SaveSubmission(ctx context.Context, sub Submission, items []string, queue SubmissionQueue) (int64, error) {
-	fail := func(err error) (int64, error) { return 0, fmt.Errorf("record submission %s: %w", sub.SHA256, err) }
+	action := fmt.Sprintf("record submission %s", sub.SHA256)
+	fail := func(err error) error { return fmt.Errorf("%s: %w", action, err) }
 	if sub.Kind == "" || sub.SHA256 == "" || sub.Submitter == "" || sub.JSONLPath == "" || sub.ManifestPath == "" || len(sub.Manifest) == 0 {
-		return fail(errors.New("kind, sha256, submitter, manifest and both paths are required"))
+		return 0, fail(errors.New("kind, sha256, submitter, manifest and both paths are required"))
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fail(err)
-	}
-	defer tx.Rollback()
-	var next int64
-	err = tx.QueryRowContext(ctx, `SELECT next FROM wallet_nonces WHERE address = ?`, sub.Submitter).Scan(&next)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && sub.Nonce >= uint64(next)) || sub.Nonce == 0 {
-		return fail(fmt.Errorf("nonce %d of %s: %w", sub.Nonce, sub.Submitter, ErrNonceNotTaken))
-	}
-	if err != nil {
-		return fail(err)
-	}
-	now := time.Now()
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO submissions(kind, sha256, records, bytes, created, nonce, submitter, chain_id, manifest,
-		                         jsonl_path, manifest_path, recorded)
-		 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		sub.Kind, sub.SHA256, sub.Records, sub.Bytes, sub.Created.Unix(), int64(sub.Nonce), sub.Submitter, int64(sub.ChainID),
-		string(sub.Manifest), sub.JSONLPath, sub.ManifestPath, now.UnixMilli())
-	if err != nil {
-		if strings.Contains(err.Error(), "submissions.submitter") {
+	var id int64
+	err := s.withTx(ctx, action, func(tx *sql.Tx) error {
+		var next int64
+		err := tx.QueryRowContext(ctx, `SELECT next FROM wallet_nonces WHERE address = ?`, sub.Submitter).Scan(&next)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && sub.Nonce >= uint64(next)) || sub.Nonce == 0 {
 			return fail(fmt.Errorf("nonce %d of %s: %w", sub.Nonce, sub.Submitter, ErrNonceNotTaken))
 		}
-		return fail(err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return fail(err)
-	}
-	for _, it := range items {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO submission_items(kind, item, submission_id) VALUES(?, ?, ?)`, sub.Kind, it, id); err != nil {
-			if strings.Contains(err.Error(), "UNIQUE") {
-				return fail(fmt.Errorf("%s %q: %w", sub.Kind, it, ErrAlreadySubmitted))
+		if err != nil {
+			return fail(err)
+		}
+		now := time.Now()
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO submissions(kind, sha256, records, bytes, created, nonce, submitter, chain_id, manifest,
+			                         jsonl_path, manifest_path, recorded)
+			 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			sub.Kind, sub.SHA256, sub.Records, sub.Bytes, sub.Created.Unix(), int64(sub.Nonce), sub.Submitter, int64(sub.ChainID),
+			string(sub.Manifest), sub.JSONLPath, sub.ManifestPath, now.UnixMilli())
+		if err != nil {
+			if strings.Contains(err.Error(), "submissions.submitter") {
+				return fail(fmt.Errorf("nonce %d of %s: %w", sub.Nonce, sub.Submitter, ErrNonceNotTaken))
 			}
 			return fail(err)
 		}
-	}
-	if queue != nil {
-		if err := queue(ctx, tx, id); err != nil {
-			return fail(fmt.Errorf("queue for upload: %w", err))
+		if id, err = res.LastInsertId(); err != nil {
+			return fail(err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fail(err)
+		for _, it := range items {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO submission_items(kind, item, submission_id) VALUES(?, ?, ?)`, sub.Kind, it, id); err != nil {
+				if strings.Contains(err.Error(), "UNIQUE") {
+					return fail(fmt.Errorf("%s %q: %w", sub.Kind, it, ErrAlreadySubmitted))
+				}
+				return fail(err)
+			}
+		}
+		if queue != nil {
+			if err := queue(ctx, tx, id); err != nil {
+				return fail(fmt.Errorf("queue for upload: %w", err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	return id, nil
 }
 
 // SubmittedItems returns the items of kind that a recorded submission carries.
 func (s *Store) SubmittedItems(ctx context.Context, kind string) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT item FROM submission_items WHERE kind = ?`, kind)
-	if err != nil {
-		return nil, fmt.Errorf("read submitted %s items: %w", kind, err)
-	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
+	err := eachRow(ctx, s.db, func(sc scanner) error {
 		var it string
-		if err := rows.Scan(&it); err != nil {
-			return nil, fmt.Errorf("read submitted %s items: %w", kind, err)
+		if err := sc.Scan(&it); err != nil {
+			return err
 		}
 		out[it] = true
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}, `SELECT item FROM submission_items WHERE kind = ?`, kind)
+	if err != nil {
 		return nil, fmt.Errorf("read submitted %s items: %w", kind, err)
 	}
 	return out, nil
@@ -168,20 +163,8 @@ func (s *Store) Submission(ctx context.Context, id int64) (Submission, error) {
 
 // Submissions returns up to limit recorded submissions, newest first.
 func (s *Store) Submissions(ctx context.Context, limit int) ([]Submission, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+submissionCols+` FROM submissions ORDER BY id DESC LIMIT ?`, limit)
+	out, err := queryRows(ctx, s.db, scanSubmission, `SELECT `+submissionCols+` FROM submissions ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read submissions: %w", err)
-	}
-	defer rows.Close()
-	var out []Submission
-	for rows.Next() {
-		sub, err := scanSubmission(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read submissions: %w", err)
-		}
-		out = append(out, sub)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read submissions: %w", err)
 	}
 	return out, nil
