@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +53,8 @@ type ServerOptions struct {
 	Listen string
 	// StoreDir holds JetStream's files.
 	StoreDir string
-	// TLSCertFile and TLSKeyFile are required when Listen is not a loopback address.
+	// TLSCertFile and TLSKeyFile are required when Listen is not a loopback address, and
+	// used on loopback too when given.
 	TLSCertFile, TLSKeyFile string
 	// Tokens checks worker credentials.
 	Tokens TokenChecker
@@ -170,10 +172,13 @@ func StartServer(o ServerOptions) (*Server, error) {
 		NoSigs: true, NoLog: true, MaxPayload: 8 << 20, CustomClientAuthentication: s,
 		JetStreamMaxMemory: 256 << 20,
 	}
-	if !isLoopback(host) {
-		if o.TLSCertFile == "" || o.TLSKeyFile == "" {
-			return nil, fmt.Errorf("pool address %s is not loopback: a TLS certificate and key are required (--tls-cert, --tls-key)", o.Listen)
-		}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return nil, errors.New("a TLS certificate needs its key and a key its certificate (--tls-cert with --tls-key)")
+	}
+	if !isLoopback(host) && o.TLSCertFile == "" {
+		return nil, fmt.Errorf("pool address %s is not loopback: a TLS certificate and key are required (--tls-cert, --tls-key)", o.Listen)
+	}
+	if o.TLSCertFile != "" { // required beyond loopback, and used on loopback when given
 		cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("load TLS certificate: %w", err)
@@ -198,8 +203,8 @@ func StartServer(o ServerOptions) (*Server, error) {
 // URL is the address workers connect to (nats:// or tls://), without a credential.
 func (s *Server) URL() string {
 	u := s.ns.ClientURL()
-	if s.tls {
-		u = "tls" + u[len("nats"):]
+	if s.tls && strings.HasPrefix(u, "nats://") {
+		u = "tls://" + strings.TrimPrefix(u, "nats://")
 	}
 	return u
 }
