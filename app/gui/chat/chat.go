@@ -21,7 +21,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
-	"github.com/gata-contrib/gata/app/gui/coming"
+	"github.com/gata-contrib/gata/app/gui/internal/note"
+	"github.com/gata-contrib/gata/app/gui/internal/page"
 )
 
 // Core is what the page needs from the service layer; *core.Core satisfies it.
@@ -172,7 +173,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.passEntry = widget.NewPasswordEntry()
 	s.passEntry.SetPlaceHolder("Passphrase of the secrets file")
 	s.passEntry.OnSubmitted = func(string) { s.unlock() }
-	s.unlockMsg = newMsg()
+	s.unlockMsg = note.New()
 	lockNote := widget.NewLabel("No system keyring runs here, so API keys are kept in an encrypted file. Enter its passphrase (a new one for a new file) to store or use keys.")
 	lockNote.Wrapping = fyne.TextWrapWord
 	s.unlockBox = container.NewVBox(lockNote,
@@ -181,7 +182,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.provModels = widget.NewEntry()
 	s.provModels.SetPlaceHolder("Models, comma-separated (optional: the provider lists its own)")
 	s.addBtn = widget.NewButtonWithIcon(AddLabel, theme.ContentAddIcon(), s.addProvider)
-	s.provMsg = newMsg()
+	s.provMsg = note.New()
 	form := container.New(layout.NewFormLayout(),
 		widget.NewLabel("Name"), s.provName,
 		widget.NewLabel("Kind"), s.provKind,
@@ -206,7 +207,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.blind.SetChecked(true)
 	s.askBtn = widget.NewButtonWithIcon(AskLabel, theme.MailSendIcon(), s.ask)
 	s.askBtn.Importance = widget.HighImportance
-	s.askMsg = newMsg()
+	s.askMsg = note.New()
 	pickHint := widget.NewLabel("Pick two to four models.")
 	pickHint.SizeName = theme.SizeNameCaptionText
 	askCard := widget.NewCard("Ask", "", container.NewVBox(
@@ -226,7 +227,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.result = widget.NewLabel("")
 	s.result.Wrapping = fyne.TextWrapWord
 	s.result.Hide()
-	s.battleMsg = newMsg()
+	s.battleMsg = note.New()
 	s.card = widget.NewCard("Battle", "", container.NewVBox(
 		s.columns,
 		container.NewBorder(nil, nil, nil, container.NewHBox(s.sendBtn, s.stopBtn), s.followUp),
@@ -236,7 +237,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 
 	// The history.
 	s.history = container.NewVBox()
-	s.historyMsg = newMsg()
+	s.historyMsg = note.New()
 	historyCard := widget.NewCard("History", "", container.NewVBox(s.history, s.historyMsg))
 
 	// The leaderboard and the exports.
@@ -246,21 +247,14 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.boardNote.SizeName = theme.SizeNameCaptionText
 	boardCard := widget.NewCard("Leaderboard", "", container.NewVBox(s.board, s.boardNote))
 	s.lowQual = widget.NewCheck("Include battles below the quality threshold", nil)
-	s.exportMsg = newMsg()
+	s.exportMsg = note.New()
 	exportCard := widget.NewCard("Export", "", container.NewVBox(
 		container.NewHBox(
 			widget.NewButtonWithIcon(ExportArenaText, theme.DocumentSaveIcon(), func() { s.exportDialog(core.ExportArena) }),
 			widget.NewButtonWithIcon(ExportDPOText, theme.DocumentSaveIcon(), func() { s.exportDialog(core.ExportDPO) })),
 		s.lowQual, s.exportMsg))
 
-	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
-	summary := widget.NewLabel(sec.Summary)
-	summary.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{title, summary, provCard, askCard, s.battleBox, historyCard, boardCard, exportCard}
-	if len(sec.Coming) > 0 {
-		items = append(items, coming.Card(coming.NotePartial, sec.Coming))
-	}
-	s.content = container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
+	s.content = page.Frame(sec, provCard, askCard, s.battleBox, historyCard, boardCard, exportCard)
 
 	s.Reload()
 	return s
@@ -272,45 +266,12 @@ func (s *Screen) Content() fyne.CanvasObject { return s.content }
 // Close waits for the page's goroutines; cancel ctx first.
 func (s *Screen) Close() { s.wg.Wait() }
 
-// goWork runs f on a goroutine of the page.
-func (s *Screen) goWork(f func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
-}
-
-func newMsg() *widget.Label {
-	l := widget.NewLabel("")
-	l.Wrapping = fyne.TextWrapWord
-	l.Hide()
-	return l
-}
-
-func setMsg(l *widget.Label, text string, imp widget.Importance) {
-	l.Importance = imp
-	l.SetText(text)
-	l.Show()
-}
-
-func setEnabled(b interface {
-	Enable()
-	Disable()
-}, on bool) {
-	if on {
-		b.Enable()
-	} else {
-		b.Disable()
-	}
-}
-
 // Reload reads the providers and the leaderboard from the core again (stored data, read
 // at once) and asks the providers for their models (on a goroutine).
 func (s *Screen) Reload() {
 	ps, err := s.c.Providers(s.ctx)
 	if err != nil {
-		setMsg(s.provMsg, err.Error(), widget.DangerImportance)
+		note.Set(s.provMsg, err.Error(), widget.DangerImportance)
 	} else {
 		s.showProviders(ps)
 	}
@@ -359,7 +320,7 @@ func (s *Screen) addProvider() {
 	in := core.ProviderInput{Name: s.provName.Text, Kind: s.provKind.Selected, BaseURL: s.provURL.Text,
 		APIKeyEnv: s.provEnv.Text, APIKey: strings.TrimSpace(s.provKey.Text), Models: models}
 	s.addBtn.Disable()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		p, err := s.c.AddProvider(s.ctx, in)
 		var ps []core.ProviderInfo
 		if err == nil {
@@ -368,10 +329,10 @@ func (s *Screen) addProvider() {
 		s.do(func() {
 			s.addBtn.Enable()
 			if err != nil {
-				setMsg(s.provMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.provMsg, err.Error(), widget.DangerImportance)
 				return
 			}
-			setMsg(s.provMsg, "Added "+p.Name+".", widget.SuccessImportance)
+			note.Set(s.provMsg, "Added "+p.Name+".", widget.SuccessImportance)
 			s.provName.SetText("")
 			s.provURL.SetText("")
 			s.provEnv.SetText("")
@@ -395,12 +356,12 @@ func (s *Screen) showLock() {
 // unlock gives the core the passphrase typed in.
 func (s *Screen) unlock() {
 	pass := s.passEntry.Text
-	s.goWork(func() {
+	s.wg.Go(func() {
 		err := s.c.UnlockSecrets(s.ctx, pass)
 		ps, lerr := s.c.Providers(s.ctx)
 		s.do(func() {
 			if err != nil {
-				setMsg(s.unlockMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.unlockMsg, err.Error(), widget.DangerImportance)
 				return
 			}
 			s.passEntry.SetText("")
@@ -409,7 +370,7 @@ func (s *Screen) unlock() {
 			if lerr == nil {
 				s.showProviders(ps)
 			}
-			setMsg(s.provMsg, "Secrets unlocked.", widget.SuccessImportance)
+			note.Set(s.provMsg, "Secrets unlocked.", widget.SuccessImportance)
 		})
 	})
 }
@@ -428,16 +389,16 @@ func (s *Screen) keyDialog(name string) {
 
 // SetKey stores (or, when empty, deletes) a provider's API key, as the key dialog does.
 func (s *Screen) SetKey(name, key string) {
-	s.goWork(func() {
+	s.wg.Go(func() {
 		err := s.c.SetProviderKey(s.ctx, name, key)
 		ps, lerr := s.c.Providers(s.ctx)
 		s.do(func() {
 			if err != nil {
-				setMsg(s.provMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.provMsg, err.Error(), widget.DangerImportance)
 			} else if strings.TrimSpace(key) == "" {
-				setMsg(s.provMsg, "Deleted the stored key of "+name+".", widget.MediumImportance)
+				note.Set(s.provMsg, "Deleted the stored key of "+name+".", widget.MediumImportance)
 			} else {
-				setMsg(s.provMsg, "Stored the key of "+name+".", widget.SuccessImportance)
+				note.Set(s.provMsg, "Stored the key of "+name+".", widget.SuccessImportance)
 			}
 			s.showLock()
 			if lerr == nil {
@@ -453,7 +414,7 @@ func (s *Screen) loadHistory() {
 	bs, err := s.c.Battles(s.ctx, historyLimit)
 	s.history.RemoveAll()
 	if err != nil {
-		setMsg(s.historyMsg, err.Error(), widget.DangerImportance)
+		note.Set(s.historyMsg, err.Error(), widget.DangerImportance)
 		return
 	}
 	s.historyMsg.Hide()
@@ -490,11 +451,11 @@ func (s *Screen) loadHistory() {
 
 // OpenBattle shows a battle of the history, with its answers, and its vote if it has one.
 func (s *Screen) OpenBattle(id string) {
-	s.goWork(func() {
+	s.wg.Go(func() {
 		info, err := s.c.Battle(s.ctx, id)
 		s.do(func() {
 			if err != nil {
-				setMsg(s.historyMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.historyMsg, err.Error(), widget.DangerImportance)
 				return
 			}
 			s.showBattle(info)
@@ -508,14 +469,14 @@ func (s *Screen) OpenBattle(id string) {
 }
 
 func (s *Screen) removeProvider(name string) {
-	s.goWork(func() {
+	s.wg.Go(func() {
 		err := s.c.RemoveProvider(s.ctx, name)
 		ps, lerr := s.c.Providers(s.ctx)
 		s.do(func() {
 			if err != nil {
-				setMsg(s.provMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.provMsg, err.Error(), widget.DangerImportance)
 			} else {
-				setMsg(s.provMsg, "Removed "+name+".", widget.MediumImportance)
+				note.Set(s.provMsg, "Removed "+name+".", widget.MediumImportance)
 			}
 			if lerr == nil {
 				s.showProviders(ps)
@@ -530,7 +491,7 @@ func (s *Screen) loadModels() {
 	s.modelsLoads++
 	n := s.modelsLoads
 	s.reloadBtn.Disable()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		pms, err := s.c.ChatModels(s.ctx)
 		s.do(func() {
 			if n != s.modelsLoads {
@@ -538,7 +499,7 @@ func (s *Screen) loadModels() {
 			}
 			s.reloadBtn.Enable()
 			if err != nil {
-				setMsg(s.askMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.askMsg, err.Error(), widget.DangerImportance)
 				return
 			}
 			s.showModels(pms)
@@ -565,9 +526,9 @@ func (s *Screen) showModels(pms []core.ProviderModels) {
 	s.modelPick.Refresh()
 	switch {
 	case len(problems) > 0:
-		setMsg(s.askMsg, "Could not list the models of "+strings.Join(problems, "; "), widget.WarningImportance)
+		note.Set(s.askMsg, "Could not list the models of "+strings.Join(problems, "; "), widget.WarningImportance)
 	case len(opts) == 0:
-		setMsg(s.askMsg, "No models to pick from: add a provider first.", widget.MediumImportance)
+		note.Set(s.askMsg, "No models to pick from: add a provider first.", widget.MediumImportance)
 	default:
 		s.askMsg.Hide()
 	}
@@ -579,7 +540,7 @@ func (s *Screen) showModels(pms []core.ProviderModels) {
 func (s *Screen) refreshAsk() {
 	n := len(s.modelPick.Selected)
 	busy := s.pending || (s.battle != nil && s.battle.running)
-	setEnabled(s.askBtn, n >= 2 && n <= 4 && strings.TrimSpace(s.prompt.Text) != "" && !busy)
+	page.SetEnabled(s.askBtn, n >= 2 && n <= 4 && strings.TrimSpace(s.prompt.Text) != "" && !busy)
 }
 
 func (s *Screen) ask() {
@@ -587,14 +548,14 @@ func (s *Screen) ask() {
 	s.pending = true
 	s.buffered = nil
 	s.refreshAsk()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		info, err := s.c.StartBattle(s.ctx, in)
 		s.do(func() {
 			s.pending = false
 			evs := s.buffered
 			s.buffered = nil
 			if err != nil {
-				setMsg(s.askMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.askMsg, err.Error(), widget.DangerImportance)
 				s.refreshAsk()
 				return
 			}
@@ -679,14 +640,14 @@ func (s *Screen) refreshBattle() {
 	}
 	idle := !b.running && !b.voted
 	for _, vb := range s.voteBtns {
-		setEnabled(vb, idle)
+		page.SetEnabled(vb, idle)
 	}
-	setEnabled(s.reason, idle)
-	setEnabled(s.followUp, idle)
-	setEnabled(s.sendBtn, idle)
-	setEnabled(s.stopBtn, b.running)
+	page.SetEnabled(s.reason, idle)
+	page.SetEnabled(s.followUp, idle)
+	page.SetEnabled(s.sendBtn, idle)
+	page.SetEnabled(s.stopBtn, b.running)
 	for _, col := range b.cols {
-		setEnabled(col.regen, idle)
+		page.SetEnabled(col.regen, idle)
 	}
 }
 
@@ -742,18 +703,18 @@ func (s *Screen) ApplyChat(e core.ChatEvent) {
 		s.showColumn(col)
 	case core.ChatDone:
 		if col != nil {
-			setMsg(col.status, statsText(e), widget.LowImportance)
+			note.Set(col.status, statsText(e), widget.LowImportance)
 		}
 	case core.ChatError:
 		if col != nil {
-			setMsg(col.status, e.Error, widget.DangerImportance)
+			note.Set(col.status, e.Error, widget.DangerImportance)
 		}
 	case core.ChatEnd:
 		b.running = false
 		if e.Error != "" {
-			setMsg(s.battleMsg, e.Error, widget.DangerImportance)
+			note.Set(s.battleMsg, e.Error, widget.DangerImportance)
 		} else if !b.voted {
-			setMsg(s.battleMsg, "Every answer is in: vote for the best one.", widget.MediumImportance)
+			note.Set(s.battleMsg, "Every answer is in: vote for the best one.", widget.MediumImportance)
 		}
 		s.reveal(e.Models)
 		s.refreshAsk()
@@ -793,11 +754,11 @@ func (s *Screen) stop() {
 	}
 	s.stopBtn.Disable()
 	id := b.id
-	s.goWork(func() {
+	s.wg.Go(func() {
 		err := s.c.StopBattle(id)
 		s.do(func() {
 			if err != nil {
-				setMsg(s.battleMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.battleMsg, err.Error(), widget.DangerImportance)
 			}
 		})
 	})
@@ -831,7 +792,7 @@ func (s *Screen) regenerate(name string) {
 // run makes a call that streams the battle again; undo runs when it is refused.
 func (s *Screen) run(call func() (core.BattleInfo, error), undo func()) {
 	b := s.battle
-	s.goWork(func() {
+	s.wg.Go(func() {
 		_, err := call()
 		s.do(func() {
 			if err != nil {
@@ -839,7 +800,7 @@ func (s *Screen) run(call func() (core.BattleInfo, error), undo func()) {
 					undo()
 				}
 				b.running = false
-				setMsg(s.battleMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.battleMsg, err.Error(), widget.DangerImportance)
 				s.refreshBattle()
 			}
 		})
@@ -858,11 +819,11 @@ func (s *Screen) vote(outcome string) {
 		vb.Disable()
 	}
 	id := b.id
-	s.goWork(func() {
+	s.wg.Go(func() {
 		info, err := s.c.Vote(s.ctx, id, in)
 		s.do(func() {
 			if err != nil {
-				setMsg(s.battleMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.battleMsg, err.Error(), widget.DangerImportance)
 				s.refreshBattle()
 				return
 			}
@@ -929,7 +890,7 @@ func (s *Screen) loadLeaderboard() {
 	lb, err := s.c.Leaderboard(s.ctx)
 	s.board.RemoveAll()
 	if err != nil {
-		setMsg(s.boardNote, err.Error(), widget.DangerImportance)
+		note.Set(s.boardNote, err.Error(), widget.DangerImportance)
 		return
 	}
 	s.boardNote.Importance = widget.MediumImportance
@@ -959,7 +920,7 @@ func (s *Screen) loadLeaderboard() {
 func (s *Screen) exportDialog(format string) {
 	d := dialog.NewFileSave(func(wc fyne.URIWriteCloser, err error) {
 		if err != nil {
-			setMsg(s.exportMsg, err.Error(), widget.DangerImportance)
+			note.Set(s.exportMsg, err.Error(), widget.DangerImportance)
 			return
 		}
 		if wc != nil {
@@ -974,18 +935,18 @@ func (s *Screen) exportDialog(format string) {
 // goroutine, closes it and says how many records it wrote.
 func (s *Screen) Export(format string, wc fyne.URIWriteCloser) {
 	low := s.lowQual.Checked
-	setMsg(s.exportMsg, "Exporting…", widget.MediumImportance)
-	s.goWork(func() {
+	note.Set(s.exportMsg, "Exporting…", widget.MediumImportance)
+	s.wg.Go(func() {
 		n, err := s.c.ExportChat(s.ctx, format, wc, low)
 		if cerr := wc.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("export chat: %w", cerr)
 		}
 		s.do(func() {
 			if err != nil {
-				setMsg(s.exportMsg, err.Error(), widget.DangerImportance)
+				note.Set(s.exportMsg, err.Error(), widget.DangerImportance)
 				return
 			}
-			setMsg(s.exportMsg, fmt.Sprintf("Wrote %d records to %s.", n, wc.URI().Name()), widget.SuccessImportance)
+			note.Set(s.exportMsg, fmt.Sprintf("Wrote %d records to %s.", n, wc.URI().Name()), widget.SuccessImportance)
 		})
 	})
 }

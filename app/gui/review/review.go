@@ -21,6 +21,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/app/gui/internal/note"
+	"github.com/gata-contrib/gata/app/gui/internal/page"
 )
 
 // Core is what the view needs from the service layer; *core.Core satisfies it.
@@ -225,14 +227,6 @@ func (s *Screen) Content() fyne.CanvasObject { return s.content }
 // Close waits for the view's goroutines; cancel ctx first.
 func (s *Screen) Close() { s.wg.Wait() }
 
-func (s *Screen) goWork(f func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
-}
-
 // Run is the run shown.
 func (s *Screen) Run() core.RunInfo { return s.run }
 
@@ -283,7 +277,7 @@ func (s *Screen) load() {
 	q := s.query
 	q.Offset, q.Limit = s.index, 1
 	run := s.run.ID
-	s.goWork(func() {
+	s.wg.Go(func() {
 		page, err := s.c.Review(s.ctx, run, q)
 		s.do(func() {
 			if seq != s.loads {
@@ -335,7 +329,7 @@ func (s *Screen) loadImage(it core.ReviewItem) {
 	seq := s.images
 	s.showImage(nil, "Loading the image…")
 	run := s.run.ID
-	s.goWork(func() {
+	s.wg.Go(func() {
 		data, _, err := s.c.ReviewImage(s.ctx, run, it.Source, it.Key)
 		s.do(func() {
 			if seq != s.images {
@@ -377,12 +371,12 @@ func (s *Screen) showVerdict() {
 }
 
 func (s *Screen) showButtons() {
-	setEnabled(s.prev, s.index > 0)
-	setEnabled(s.next, s.index+1 < s.total)
+	page.SetEnabled(s.prev, s.index > 0)
+	page.SetEnabled(s.next, s.index+1 < s.total)
 	on := s.item != nil
-	setEnabled(s.keepBtn, on)
-	setEnabled(s.rejectBtn, on)
-	setEnabled(s.clearBtn, on)
+	page.SetEnabled(s.keepBtn, on)
+	page.SetEnabled(s.rejectBtn, on)
+	page.SetEnabled(s.clearBtn, on)
 }
 
 // Prev shows the pair before.
@@ -408,7 +402,7 @@ func (s *Screen) SetVerdict(v string) {
 		return
 	}
 	run, src, key := s.run.ID, s.item.Source, s.item.Key
-	s.goWork(func() {
+	s.wg.Go(func() {
 		err := s.c.SetVerdict(s.ctx, run, src, key, v)
 		if err != nil {
 			s.do(func() { s.setMsg(fmt.Errorf("store the verdict: %w", err).Error(), widget.DangerImportance) })
@@ -450,7 +444,7 @@ func (s *Screen) TypedRune(r rune) {
 // loadDistribution reads the run's score histogram and the threshold of its last export.
 func (s *Screen) loadDistribution() {
 	run := s.run.ID
-	s.goWork(func() {
+	s.wg.Go(func() {
 		d, err := s.c.ScoreDistribution(s.ctx, run, Bins)
 		sum, serr := s.c.RunSummary(s.ctx, run)
 		s.do(func() {
@@ -484,7 +478,7 @@ func (s *Screen) threshold(t float64) {
 	s.keeps++
 	seq := s.keeps
 	run := s.run.ID
-	s.goWork(func() {
+	s.wg.Go(func() {
 		k, err := s.c.KeepAt(s.ctx, run, t)
 		s.do(func() {
 			if seq != s.keeps {
@@ -520,7 +514,7 @@ func (s *Screen) Apply() {
 	s.apply.Disable()
 	s.setExport("Starting the export…", widget.MediumImportance)
 	run := s.run.ID
-	s.goWork(func() {
+	s.wg.Go(func() {
 		j, err := s.c.StartRun(s.ctx, core.RunRequest{Resume: run, MinScore: &t})
 		s.do(func() {
 			if err != nil {
@@ -553,7 +547,7 @@ func (s *Screen) ApplyJob(j core.JobInfo) {
 		s.setExport("Export cancelled.", widget.MediumImportance)
 	case core.JobDone:
 		run := s.run.ID
-		s.goWork(func() {
+		s.wg.Go(func() {
 			sum, err := s.c.RunSummary(s.ctx, run)
 			s.do(func() {
 				if run != s.run.ID {
@@ -580,24 +574,10 @@ func (s *Screen) ApplyJob(j core.JobInfo) {
 	s.apply.Enable()
 }
 
-func (s *Screen) setMsg(text string, imp widget.Importance)  { setLabel(s.msg, oneLine(text), imp) }
-func (s *Screen) setKeep(text string, imp widget.Importance) { setLabel(s.keepLbl, oneLine(text), imp) }
+func (s *Screen) setMsg(text string, imp widget.Importance)  { note.Set(s.msg, oneLine(text), imp) }
+func (s *Screen) setKeep(text string, imp widget.Importance) { note.Set(s.keepLbl, oneLine(text), imp) }
 func (s *Screen) setExport(text string, imp widget.Importance) {
-	setLabel(s.exportMsg, oneLine(text), imp)
-}
-
-func setLabel(l *widget.Label, text string, imp widget.Importance) {
-	l.Importance = imp
-	l.SetText(text)
-	l.Show()
-}
-
-func setEnabled(b *widget.Button, on bool) {
-	if on {
-		b.Enable()
-	} else {
-		b.Disable()
-	}
+	note.Set(s.exportMsg, oneLine(text), imp)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

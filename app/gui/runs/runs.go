@@ -23,6 +23,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/app/gui/internal/note"
 )
 
 // Core is what the card needs from the service layer; *core.Core satisfies it.
@@ -177,14 +178,6 @@ func (s *Screen) List() fyne.CanvasObject { return s.list }
 // Close waits for the card's goroutines; cancel ctx first.
 func (s *Screen) Close() { s.wg.Wait() }
 
-func (s *Screen) goWork(f func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
-}
-
 // chooseFolder fills an entry with a folder picked in the folder dialog.
 func (s *Screen) chooseFolder(e *widget.Entry) {
 	d := dialog.NewFolderOpen(func(u fyne.ListableURI, err error) {
@@ -264,7 +257,7 @@ func (s *Screen) send(req core.RunRequest, then func(core.JobInfo, error)) {
 	if s.tune != nil {
 		s.tune(&req)
 	}
-	s.goWork(func() {
+	s.wg.Go(func() {
 		j, err := s.c.StartRun(s.ctx, req)
 		s.do(func() {
 			if err == nil {
@@ -279,7 +272,7 @@ func (s *Screen) send(req core.RunRequest, then func(core.JobInfo, error)) {
 func (s *Screen) Reload() {
 	s.loads++
 	seq := s.loads
-	s.goWork(func() {
+	s.wg.Go(func() {
 		list, err := s.c.Runs(s.ctx)
 		var sums []core.RunSummary
 		paused := map[int64]bool{}
@@ -324,7 +317,7 @@ func (s *Screen) Reload() {
 
 // reloadRun reads one run's counts again.
 func (s *Screen) reloadRun(id int64) {
-	s.goWork(func() {
+	s.wg.Go(func() {
 		sum, err := s.c.RunSummary(s.ctx, id)
 		s.do(func() {
 			if err != nil {
@@ -509,9 +502,9 @@ func (s *Screen) showRow(r *row, info core.RunSummary) {
 	case running:
 		r.msg.Hide()
 	case j.State == core.JobFailed && j.Error != "":
-		setLabel(r.msg, oneLine(j.Error), widget.DangerImportance)
+		note.Set(r.msg, oneLine(j.Error), widget.DangerImportance)
 	case info.Message != "" && state != stateDone:
-		setLabel(r.msg, oneLine(info.Message), widget.MediumImportance)
+		note.Set(r.msg, oneLine(info.Message), widget.MediumImportance)
 	default:
 		r.msg.Hide()
 	}
@@ -576,19 +569,13 @@ func (s *Screen) review(id int64) {
 
 func (s *Screen) rowError(id int64, err error) {
 	if r := s.rows[id]; r != nil {
-		setLabel(r.msg, oneLine(err.Error()), widget.DangerImportance)
+		note.Set(r.msg, oneLine(err.Error()), widget.DangerImportance)
 		return
 	}
 	s.setMsg(oneLine(err.Error()), widget.DangerImportance)
 }
 
-func (s *Screen) setMsg(text string, imp widget.Importance) { setLabel(s.msg, oneLine(text), imp) }
-
-func setLabel(l *widget.Label, text string, imp widget.Importance) {
-	l.Importance = imp
-	l.SetText(text)
-	l.Show()
-}
+func (s *Screen) setMsg(text string, imp widget.Importance) { note.Set(s.msg, oneLine(text), imp) }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 

@@ -19,6 +19,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
+	"github.com/gata-contrib/gata/app/gui/internal/page"
 )
 
 // Core is what the page needs from the service layer; *core.Core satisfies it.
@@ -110,10 +111,7 @@ func New(ctx context.Context, sec core.Section, c Core) *Screen {
 	about := widget.NewLabel(fmt.Sprintf("Gata Contributor %s · %s/%s · %s", info.Version, info.OS, info.Arch, info.GoVersion))
 	about.Importance = widget.LowImportance
 
-	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
-	summary := widget.NewLabel(sec.Summary)
-	summary.Wrapping = fyne.TextWrapWord
-	s.content = container.NewVScroll(container.NewPadded(container.NewVBox(title, summary, prefs, check, jobs, about)))
+	s.content = page.Frame(sec, prefs, check, jobs, about)
 
 	s.Reload()
 	for _, f := range s.fields {

@@ -17,8 +17,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
-	"github.com/gata-contrib/gata/app/gui/coming"
 	"github.com/gata-contrib/gata/app/gui/internal/note"
+	"github.com/gata-contrib/gata/app/gui/internal/page"
 )
 
 // Core is what the page needs from the service layer; *core.Core satisfies it.
@@ -117,14 +117,7 @@ func New(ctx context.Context, sec core.Section, c Core, do func(func())) *Screen
 	s.reject.Wrapping = fyne.TextWrapWord
 	poolCard := widget.NewCard("Pool of this data folder", "", container.NewVBox(s.poolSum, s.credits, s.reject))
 
-	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
-	summary := widget.NewLabel(sec.Summary)
-	summary.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{title, summary, shareCard, workerCard, poolCard}
-	if len(sec.Coming) > 0 {
-		items = append(items, coming.Card(coming.NotePartial, sec.Coming))
-	}
-	s.content = container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
+	s.content = page.Frame(sec, shareCard, workerCard, poolCard)
 	s.Reload()
 	return s
 }

@@ -22,8 +22,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
-	"github.com/gata-contrib/gata/app/gui/coming"
 	"github.com/gata-contrib/gata/app/gui/internal/note"
+	"github.com/gata-contrib/gata/app/gui/internal/page"
 )
 
 // Core is what the page needs from the service layer; *core.Core satisfies it.
@@ -160,7 +160,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.importBtn = widget.NewButtonWithIcon(ImportLabel, theme.DownloadIcon(), s.importWallet)
 	s.newBox = container.NewVBox(s.createBtn, s.words, s.confirmBox, widget.NewSeparator(),
 		widget.NewLabel("Or import the wallet you have:"), container.NewBorder(nil, nil, nil, s.importBtn, s.importKey))
-	s.exportOK = widget.NewCheck("I understand: whoever has the private key owns the wallet", func(on bool) { setEnabled(s.exportBtn, on) })
+	s.exportOK = widget.NewCheck("I understand: whoever has the private key owns the wallet", func(on bool) { page.SetEnabled(s.exportBtn, on) })
 	s.exportBtn = widget.NewButtonWithIcon(ExportLabel, theme.VisibilityIcon(), s.export)
 	s.exportBtn.Disable()
 	s.exported = widget.NewEntry()
@@ -179,7 +179,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.outDir = widget.NewEntry()
 	s.outDir.SetPlaceHolder("Folder for a dry run")
 	s.outDir.Disable()
-	s.dryRun = widget.NewCheck("Dry run: only write the two files to a folder", func(on bool) { setEnabled(s.outDir, on) })
+	s.dryRun = widget.NewCheck("Dry run: only write the two files to a folder", func(on bool) { page.SetEnabled(s.outDir, on) })
 	s.submit = widget.NewButtonWithIcon(SubmitLabel, theme.UploadIcon(), s.doSubmit)
 	s.submit.Importance = widget.HighImportance
 	s.result = note.New()
@@ -226,14 +226,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.uploadMsg = note.New()
 	listCard := widget.NewCard("Submissions and uploads", "", container.NewVBox(s.uploadMsg, s.list, s.listMsg))
 
-	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
-	summary := widget.NewLabel(sec.Summary)
-	summary.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{title, summary, walletCard, accountCard, submitCard, shareCard, verifyCard, listCard}
-	if len(sec.Coming) > 0 {
-		items = append(items, coming.Card(coming.NotePartial, sec.Coming))
-	}
-	s.content = container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
+	s.content = page.Frame(sec, walletCard, accountCard, submitCard, shareCard, verifyCard, listCard)
 	s.Reload()
 	return s
 }
@@ -243,22 +236,6 @@ func (s *Screen) Content() fyne.CanvasObject { return s.content }
 
 // Close waits for the page's goroutines; cancel ctx first.
 func (s *Screen) Close() { s.wg.Wait() }
-
-func (s *Screen) goWork(f func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
-}
-
-func setEnabled(b fyne.Disableable, on bool) {
-	if on {
-		b.Enable()
-	} else {
-		b.Disable()
-	}
-}
 
 // Reload reads the wallet and the submissions from the core again (stored data, read at
 // once), and the account from the network (in the background).
@@ -330,7 +307,7 @@ func (s *Screen) loadAccount() {
 	if len(s.account.Objects) == 0 {
 		note.Set(s.accountMsg, "Reading the account on the network…", widget.LowImportance)
 	}
-	s.goWork(func() {
+	s.wg.Go(func() {
 		a := s.c.Account(s.ctx)
 		s.do(func() {
 			if n != s.accountSeq {
@@ -382,7 +359,7 @@ func (s *Screen) showAccount(a core.Account) {
 
 func (s *Screen) unlock() {
 	pass := s.passEntry.Text
-	s.goWork(func() {
+	s.wg.Go(func() {
 		err := s.c.UnlockSecrets(s.ctx, pass)
 		s.do(func() {
 			if err != nil {
@@ -399,7 +376,7 @@ func (s *Screen) unlock() {
 // create shows the new wallet's words once and asks three of them back.
 func (s *Screen) create() {
 	s.createBtn.Disable()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		nw, err := s.c.CreateWallet(s.ctx)
 		s.do(func() {
 			s.createBtn.Enable()
@@ -438,7 +415,7 @@ func (s *Screen) save() {
 		words[p] = e.Text
 	}
 	s.saveBtn.Disable()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		_, err := s.c.ConfirmWallet(s.ctx, words)
 		s.do(func() {
 			s.saveBtn.Enable()
@@ -463,7 +440,7 @@ func (s *Screen) importWallet() {
 		in = core.WalletImport{PrivateKey: v}
 	}
 	s.importBtn.Disable()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		info, err := s.c.ImportWallet(s.ctx, in)
 		s.do(func() {
 			s.importBtn.Enable()
@@ -498,7 +475,7 @@ func (s *Screen) export() {
 		return
 	}
 	s.exportBtn.Disable()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		key, err := s.c.ExportWallet(s.ctx, core.WalletExport{Format: core.ExportHex, Confirm: true})
 		s.do(func() {
 			s.exportBtn.Enable()
@@ -530,7 +507,7 @@ func (s *Screen) doSubmit() {
 		opts.OutDir = strings.TrimSpace(s.outDir.Text)
 	}
 	s.submit.Disable()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		res, err := s.c.Submit(s.ctx, kind, opts)
 		s.do(func() {
 			s.submit.Enable()
@@ -552,7 +529,7 @@ func (s *Screen) doSubmit() {
 func (s *Screen) verify() {
 	mp, jp := strings.TrimSpace(s.manifest.Text), strings.TrimSpace(s.jsonl.Text)
 	s.verifyBtn.Disable()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		res, err := s.c.Verify(s.ctx, mp, jp)
 		s.do(func() {
 			s.verifyBtn.Enable()
@@ -716,7 +693,7 @@ func (s *Screen) retry(id int64) {
 	if r, ok := s.rows[id]; ok {
 		r.retry.Disable()
 	}
-	s.goWork(func() {
+	s.wg.Go(func() {
 		it, err := s.c.RetryUpload(s.ctx, id)
 		s.do(func() {
 			r, ok := s.rows[id]
@@ -744,7 +721,7 @@ func (s *Screen) share() {
 	addr := strings.TrimSpace(s.shareAddr.Text)
 	id := s.shareIDs[s.shareTarget.Selected]
 	s.shareBtn.Disable()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		items, err := s.c.ShareSubmission(s.ctx, id, addr)
 		s.do(func() {
 			s.shareBtn.Enable()

@@ -23,7 +23,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/gata-contrib/gata/app/core"
-	"github.com/gata-contrib/gata/app/gui/coming"
+	"github.com/gata-contrib/gata/app/gui/internal/note"
+	"github.com/gata-contrib/gata/app/gui/internal/page"
 	"github.com/gata-contrib/gata/app/gui/review"
 	"github.com/gata-contrib/gata/app/gui/runs"
 )
@@ -129,9 +130,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.cancelBtn.Hide()
 	s.jobBar = widget.NewProgressBar()
 	s.jobBar.Hide()
-	s.jobMsg = widget.NewLabel("")
-	s.jobMsg.Wrapping = fyne.TextWrapWord
-	s.jobMsg.Hide()
+	s.jobMsg = note.New()
 	hint := widget.NewLabel("Settings › Validation model chooses the model: a known model's name or a model folder.")
 	hint.Wrapping = fyne.TextWrapWord
 	hint.SizeName = theme.SizeNameCaptionText
@@ -186,16 +185,9 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 		s.result, help,
 	))
 
-	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
-	summary := widget.NewLabel(sec.Summary)
-	summary.Wrapping = fyne.TextWrapWord
 	s.runs = runs.New(ctx, c, w, do, s.OpenReview)
 	s.review = review.New(ctx, c, do, s.CloseReview)
-	items := []fyne.CanvasObject{title, summary, model, s.runs.Content(), s.scoreCard}
-	if len(sec.Coming) > 0 {
-		items = append(items, coming.Card(coming.NotePartial, sec.Coming))
-	}
-	s.main = container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
+	s.main = page.Frame(sec, model, s.runs.Content(), s.scoreCard)
 	s.reviewPage = s.review.Content()
 	s.reviewPage.Hide()
 	s.content = container.NewStack(s.main, s.reviewPage)
@@ -263,22 +255,13 @@ func (s *Screen) ApplyRunPaused(p core.RunPaused) { s.runs.ApplyRunPaused(p) }
 // ApplyVerdict shows a verdict stored on a pair.
 func (s *Screen) ApplyVerdict(v core.VerdictChange) { s.review.ApplyVerdict(v) }
 
-// goWork runs f on a goroutine of the page.
-func (s *Screen) goWork(f func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
-}
-
 // Refresh reads the model's state from the core again and shows it.
 func (s *Screen) Refresh() {
 	st, err := s.c.ValidateState(s.ctx)
 	if err != nil {
 		s.state = core.ValidateState{}
 		s.modelName.SetText("Model")
-		s.setLabel(s.modelStatus, "Could not read the model's state: "+err.Error(), widget.DangerImportance)
+		note.Set(s.modelStatus, "Could not read the model's state: "+err.Error(), widget.DangerImportance)
 		s.modelInfo.Hide()
 		s.licence.Hide()
 		s.downloadBtn.Hide()
@@ -293,11 +276,11 @@ func (s *Screen) Refresh() {
 	}
 	switch {
 	case st.Ready && st.Loaded:
-		s.setLabel(s.modelStatus, "Ready, loaded.", widget.SuccessImportance)
+		note.Set(s.modelStatus, "Ready, loaded.", widget.SuccessImportance)
 	case st.Ready:
-		s.setLabel(s.modelStatus, "Ready; it loads when you score the first pair.", widget.SuccessImportance)
+		note.Set(s.modelStatus, "Ready; it loads when you score the first pair.", widget.SuccessImportance)
 	default:
-		s.setLabel(s.modelStatus, st.Problem, widget.WarningImportance)
+		note.Set(s.modelStatus, st.Problem, widget.WarningImportance)
 	}
 
 	k := st.Known
@@ -330,8 +313,8 @@ func (s *Screen) Refresh() {
 	s.downloadBtn.Hidden = k.Downloaded
 	s.verifyBtn.Hidden = !k.Downloaded
 	busy := s.jobID != ""
-	setEnabled(s.downloadBtn, !busy)
-	setEnabled(s.verifyBtn, !busy)
+	page.SetEnabled(s.downloadBtn, !busy)
+	page.SetEnabled(s.verifyBtn, !busy)
 	s.downloadBtn.Refresh()
 	s.verifyBtn.Refresh()
 }
@@ -375,18 +358,18 @@ func (s *Screen) ApplyJob(j core.JobInfo) {
 	}
 	switch j.State {
 	case core.JobRunning:
-		s.setLabel(s.jobMsg, progressText(j), widget.MediumImportance)
+		note.Set(s.jobMsg, progressText(j), widget.MediumImportance)
 		return
 	case core.JobDone:
 		if j.Kind == "model.verify" {
-			s.setLabel(s.jobMsg, "Verified: the weights match their checksum.", widget.SuccessImportance)
+			note.Set(s.jobMsg, "Verified: the weights match their checksum.", widget.SuccessImportance)
 		} else {
-			s.setLabel(s.jobMsg, "Downloaded and verified.", widget.SuccessImportance)
+			note.Set(s.jobMsg, "Downloaded and verified.", widget.SuccessImportance)
 		}
 	case core.JobFailed:
-		s.setLabel(s.jobMsg, j.Error, widget.DangerImportance)
+		note.Set(s.jobMsg, j.Error, widget.DangerImportance)
 	case core.JobCancelled:
-		s.setLabel(s.jobMsg, "Cancelled.", widget.MediumImportance)
+		note.Set(s.jobMsg, "Cancelled.", widget.MediumImportance)
 	}
 	s.endJob()
 	s.Refresh()
@@ -427,7 +410,7 @@ func (s *Screen) download() {
 			return
 		}
 		if err := s.c.AcceptModelLicense(s.ctx, name); err != nil {
-			s.setLabel(s.jobMsg, fmt.Errorf("accept the licence: %w", err).Error(), widget.DangerImportance)
+			note.Set(s.jobMsg, fmt.Errorf("accept the licence: %w", err).Error(), widget.DangerImportance)
 			return
 		}
 		s.pull(name)
@@ -439,7 +422,7 @@ func (s *Screen) download() {
 func (s *Screen) pull(name string) {
 	j, err := s.c.PullModel(s.ctx, name)
 	if err != nil {
-		s.setLabel(s.jobMsg, fmt.Errorf("start the download: %w", err).Error(), widget.DangerImportance)
+		note.Set(s.jobMsg, fmt.Errorf("start the download: %w", err).Error(), widget.DangerImportance)
 		s.Refresh()
 		return
 	}
@@ -453,7 +436,7 @@ func (s *Screen) verify() {
 	}
 	j, err := s.c.VerifyModel(k.Spec.Name)
 	if err != nil {
-		s.setLabel(s.jobMsg, fmt.Errorf("start the verification: %w", err).Error(), widget.DangerImportance)
+		note.Set(s.jobMsg, fmt.Errorf("start the verification: %w", err).Error(), widget.DangerImportance)
 		return
 	}
 	s.startJob(j)
@@ -475,7 +458,7 @@ func (s *Screen) cancelJob() {
 	}
 	s.cancelBtn.Disable()
 	if err := s.c.CancelJob(s.jobID); err != nil {
-		s.setLabel(s.jobMsg, fmt.Errorf("cancel: %w", err).Error(), widget.DangerImportance)
+		note.Set(s.jobMsg, fmt.Errorf("cancel: %w", err).Error(), widget.DangerImportance)
 		s.cancelBtn.Enable()
 	}
 	// The job's last event says it was cancelled.
@@ -508,7 +491,7 @@ func (s *Screen) ChooseFile(rc fyne.URIReadCloser, err error) {
 	s.fileLbl.SetText("Reading " + name + "…")
 	s.result.Hide()
 	s.scoreMsg.Hide()
-	s.goWork(func() {
+	s.wg.Go(func() {
 		data, err := readImage(rc, name)
 		s.do(func() {
 			if seq != s.loads {
@@ -544,7 +527,7 @@ func (s *Screen) loaded(name string, data []byte, err error) {
 	s.preview.Resource = fyne.NewStaticResource(name, data)
 	s.preview.Show()
 	s.preview.Refresh()
-	setEnabled(s.scoreBtn, !s.scoring)
+	page.SetEnabled(s.scoreBtn, !s.scoring)
 }
 
 // startScore scores the chosen image against the caption on a goroutine.
@@ -559,10 +542,10 @@ func (s *Screen) startScore() {
 	if !s.state.Loaded {
 		msg = "Loading the model and scoring…"
 	}
-	s.setLabel(s.scoreMsg, msg, widget.MediumImportance)
+	note.Set(s.scoreMsg, msg, widget.MediumImportance)
 	s.result.Hide()
 	req := core.ScoreRequest{Name: s.imgName, Image: s.img, Caption: s.caption.Text}
-	s.goWork(func() {
+	s.wg.Go(func() {
 		res, err := s.c.ScorePair(s.ctx, req)
 		if err != nil {
 			err = fmt.Errorf("score the pair: %w", err)
@@ -574,7 +557,7 @@ func (s *Screen) startScore() {
 func (s *Screen) scoredPair(res *core.ScoreResult, err error) {
 	s.scoring = false
 	s.chooseBtn.Enable()
-	setEnabled(s.scoreBtn, s.img != nil)
+	page.SetEnabled(s.scoreBtn, s.img != nil)
 	if err != nil {
 		s.showError(err)
 		return
@@ -598,21 +581,7 @@ func (s *Screen) scoredPair(res *core.ScoreResult, err error) {
 // showError puts an error in the scoring card's one-line message and hides the score.
 func (s *Screen) showError(err error) {
 	s.result.Hide()
-	s.setLabel(s.scoreMsg, strings.Join(strings.Fields(err.Error()), " "), widget.DangerImportance)
-}
-
-func (s *Screen) setLabel(l *widget.Label, text string, imp widget.Importance) {
-	l.Importance = imp
-	l.SetText(text)
-	l.Show()
-}
-
-func setEnabled(b *widget.Button, on bool) {
-	if on {
-		b.Enable()
-	} else {
-		b.Disable()
-	}
+	note.Set(s.scoreMsg, strings.Join(strings.Fields(err.Error()), " "), widget.DangerImportance)
 }
 
 // progressText says how far a download or verification is.
