@@ -28,6 +28,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/gata-contrib/gata/storage"
 	"github.com/gata-contrib/gata/storage/wallet"
 )
 
@@ -237,10 +238,11 @@ func (m Manifest) ManifestName() string { return m.SHA256 + ".manifest.json" }
 
 // ObjectName is the Greenfield object name of the JSONL file:
 // <kind>/<yyyy>/<mm>/<sha256>.jsonl, the month of Created in UTC; the manifest sits
-// beside it as <sha256>.manifest.json.
+// beside it as <sha256>.manifest.json. storage.ObjectNames makes both names (storage is
+// below this package: the wallet this package signs with imports it).
 func (m Manifest) ObjectName() string {
-	t := time.Unix(int64(m.Created), 0).UTC()
-	return fmt.Sprintf("%s/%04d/%02d/%s", m.Kind, t.Year(), int(t.Month()), m.JSONLName())
+	object, _ := storage.ObjectNames(m.Kind, m.SHA256, time.Unix(int64(m.Created), 0))
+	return object
 }
 
 // Verify checks a submission: the JSONL file's sha256, size and record count against
