@@ -695,6 +695,33 @@ func (p *Pool) putImage(ctx context.Context, data []byte) (string, error) {
 	return name, nil
 }
 
+// dropShard deletes a verified group's image shard from the bucket unless an open group's
+// jobs use the same bytes or it is a canary's image. A worker still on one of its jobs has the shard already, or fails
+// the job, whose result nobody waits for.
+func (p *Pool) dropShard(ctx context.Context, name string) {
+	if name == "" {
+		return
+	}
+	p.mu.Lock()
+	for _, c := range p.canaries {
+		if c.Image == name { // a one-pair shard that is a canary's image: kept for a restart
+			p.mu.Unlock()
+			return
+		}
+	}
+	for _, g := range p.groups {
+		if g.rec.Shard == name {
+			p.mu.Unlock()
+			return
+		}
+	}
+	delete(p.objects, name)
+	p.mu.Unlock()
+	if err := p.obs.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) && ctx.Err() == nil {
+		p.log.Warn("delete a verified group's images", "shard", name, "err", err)
+	}
+}
+
 // withdraw takes the messages of jobs no longer needed off the jobs stream, so no worker
 // spends time on them (one already taken just comes back late).
 func (p *Pool) withdraw(ctx context.Context, seqs []uint64) {

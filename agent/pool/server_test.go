@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -147,6 +148,24 @@ func TestPoolJoinsAnExistingNATS(t *testing.T) {
 	r.checkOutputs(src, 5e-3)
 	if info, err := ns.Jsz(nil); err != nil || info.Streams < 3 { // jobs, results, the images bucket
 		t.Errorf("the existing server holds %+v streams (%v), want the pool's 3", info, err)
+	}
+	// The verified groups' image shards are gone; the canaries' images stay for a restart.
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	obs, err := js.ObjectStore(context.Background(), pool.ImagesBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := obs.List(context.Background())
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		t.Fatal(err)
+	}
+	if st := r.pool.Status(); len(objs) != st.Canaries {
+		t.Errorf("%d objects left in the images bucket after %d groups verified, want the %d canary images", len(objs), st.Groups, st.Canaries)
 	}
 }
 

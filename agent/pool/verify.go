@@ -438,6 +438,7 @@ func (p *Pool) settle(ctx context.Context, g *group) error {
 	}
 	if d.Verified {
 		p.withdraw(ctx, withdraw)
+		p.dropShard(ctx, g.rec.Shard)
 		select {
 		case p.space <- struct{}{}:
 		default:
