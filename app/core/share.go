@@ -174,6 +174,49 @@ type WorkerState struct {
 	Running bool        `json:"running"`
 	Stats   WorkerStats `json:"stats"`
 	Gate    GateState   `json:"gate"`
+	// Limits says in words the owner's limits the worker keeps, one a line.
+	Limits []string `json:"limits,omitempty"`
+}
+
+// Limits describes the preferences in words, as the Share screens list them.
+func Limits(p agent.Preferences) []string {
+	var out []string
+	if len(p.GPUs) > 0 {
+		ids := make([]string, len(p.GPUs))
+		for i, g := range p.GPUs {
+			ids[i] = fmt.Sprint(g)
+		}
+		out = append(out, "GPUs "+strings.Join(ids, ", ")+" only")
+	}
+	if p.RequireIdle {
+		out = append(out, fmt.Sprintf("only while no other program uses the GPU, after it was free for %s", p.IdleGrace))
+	}
+	if p.MaxTempC > 0 {
+		out = append(out, fmt.Sprintf("pauses a GPU at %.0f °C", p.MaxTempC))
+	}
+	if p.MaxPowerW > 0 {
+		out = append(out, fmt.Sprintf("keeps a GPU under %.0f W", p.MaxPowerW))
+	}
+	if len(p.Schedule) > 0 {
+		ws := make([]string, len(p.Schedule))
+		for i, w := range p.Schedule {
+			ws[i] = w.String()
+		}
+		out = append(out, "only "+strings.Join(ws, ", "))
+	}
+	if p.SuspendOnBattery {
+		out = append(out, "not on battery")
+	}
+	if p.SuspendWhenActive {
+		out = append(out, fmt.Sprintf("not while you use the computer, until %s after the last input", p.ActiveGrace))
+	}
+	if p.SuspendFullscreen {
+		out = append(out, "not while a fullscreen program is in front")
+	}
+	if !p.PauseUntil.IsZero() {
+		out = append(out, "paused until "+p.PauseUntil.Local().Format("Mon 15:04"))
+	}
+	return out
 }
 
 // ShareState returns the running worker's counts and its gate, if one runs.
@@ -184,7 +227,7 @@ func (c *Core) ShareState() WorkerState {
 	if w == nil {
 		return WorkerState{}
 	}
-	return WorkerState{Running: true, Stats: w.Stats(), Gate: g.State()}
+	return WorkerState{Running: true, Stats: w.Stats(), Gate: g.State(), Limits: Limits(g.Preferences())}
 }
 
 // RunWorker shares this machine with a pool until ctx ends: it takes jobs, scores them with

@@ -202,3 +202,32 @@ func TestWorkerRequestPreferences(t *testing.T) {
 		})
 	}
 }
+
+func TestLimitsInWords(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		req  WorkerRequest
+		want []string
+	}{
+		{"defaults", WorkerRequest{}, []string{"only while no other program uses the GPU, after it was free for 30s",
+			"not on battery", "not while a fullscreen program is in front"}},
+		{"everything", WorkerRequest{GPUs: []int{0, 2}, MaxTempC: 80, MaxPowerW: 200, Schedule: "22:00-07:00", AllowBusyGPU: true,
+			RunOnBattery: true, PauseWhileActive: true, AllowFullscreen: true},
+			[]string{"GPUs 0, 2 only", "pauses a GPU at 80 °C", "keeps a GPU under 200 W", "only 22:00-07:00",
+				"not while you use the computer, until 3m0s after the last input"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := tt.req.Preferences(now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The governor fills in the grace periods, as it does for the running worker.
+			got := Limits(agent.NewGovernor(agent.GovernorOptions{Preferences: p}).Preferences())
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("Limits = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -1303,7 +1303,8 @@
       await request('POST', '/api/share/worker', { body: {
         pool: f.pool.value.trim(), max_temp_c: num(f.max_temp_c.value), max_power_w: num(f.max_power_w.value),
         schedule: f.schedule.value.trim(), gpus, pause_for: f.pause_for.value,
-        allow_busy_gpu: f.allow_busy_gpu.checked, run_on_battery: f.run_on_battery.checked } });
+        allow_busy_gpu: f.allow_busy_gpu.checked, run_on_battery: f.run_on_battery.checked,
+        pause_while_active: f.pause_while_active.checked, allow_fullscreen: f.allow_fullscreen.checked } });
     } catch (err) {
       if (err.status !== 401) shareError(err.message);
     }
