@@ -68,13 +68,18 @@ func (h *handlers) startShare(w http.ResponseWriter, r *http.Request) {
 		AllowBusyGPU bool    `json:"allow_busy_gpu"`
 		RunOnBattery bool    `json:"run_on_battery"`
 		IdleGraceS   float64 `json:"idle_grace_s"`
+		// PauseWhileActive, ActiveGraceS and AllowFullscreen: the desktop's limits.
+		PauseWhileActive bool    `json:"pause_while_active"`
+		ActiveGraceS     float64 `json:"active_grace_s"`
+		AllowFullscreen  bool    `json:"allow_fullscreen"`
 	}
 	if !decodeChat(w, r, "worker", &in) {
 		return
 	}
 	job, err := h.core.StartSharing(core.WorkerRequest{Pool: in.Pool, GPUs: in.GPUs, MaxTempC: in.MaxTempC, MaxPowerW: in.MaxPowerW,
 		Schedule: in.Schedule, PauseFor: in.PauseFor, AllowBusyGPU: in.AllowBusyGPU, RunOnBattery: in.RunOnBattery,
-		IdleGrace: time.Duration(in.IdleGraceS * float64(time.Second))})
+		IdleGrace: time.Duration(in.IdleGraceS * float64(time.Second)), PauseWhileActive: in.PauseWhileActive,
+		ActiveGrace: time.Duration(in.ActiveGraceS * float64(time.Second)), AllowFullscreen: in.AllowFullscreen})
 	if errors.Is(err, core.ErrSharing) {
 		writeError(w, http.StatusConflict, err.Error())
 		return
