@@ -34,31 +34,72 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Error: msg})
 }
 
-// fail maps a core error to a status: bad values and run requests 400, unknown jobs, runs
-// and items 404, a licence not accepted yet 409, shutdown 503.
+// errorStatuses maps the core's errors to the status of the response, tried in order: the
+// first whose error err wraps wins (one error may wrap two). Every route answers a core
+// error the same way; the one error whose meaning depends on the route (core.ErrSharing)
+// is answered by its handlers.
+var errorStatuses = []struct {
+	err    error
+	status int
+}{
+	// The wallet, submissions and uploads.
+	{core.ErrBadWallet, http.StatusBadRequest},
+	{core.ErrBadSubmit, http.StatusBadRequest},
+	{core.ErrNotConfirmed, http.StatusBadRequest},
+	{core.ErrBadShare, http.StatusBadRequest},
+	{core.ErrNoWallet, http.StatusNotFound},
+	{core.ErrNoUpload, http.StatusNotFound},
+	{core.ErrNoUploader, http.StatusNotImplemented},
+	{core.ErrWalletExists, http.StatusConflict},
+	{core.ErrNothingToSubmit, http.StatusConflict},
+	{core.ErrVerify, http.StatusUnprocessableEntity},
+	// Chat, and the secret store.
+	{core.ErrBadChat, http.StatusBadRequest},
+	{core.ErrNoProvider, http.StatusNotFound},
+	{core.ErrNoBattle, http.StatusNotFound},
+	{core.ErrProviderExists, http.StatusConflict},
+	{core.ErrBattleBusy, http.StatusConflict},
+	{core.ErrAlreadyVoted, http.StatusConflict},
+	{core.ErrSecretsLocked, http.StatusLocked},
+	{core.ErrWrongPassphrase, http.StatusForbidden},
+	{core.ErrNoSecrets, http.StatusNotImplemented},
+	// Jobs, runs, their items and validation.
+	{core.ErrNoJob, http.StatusNotFound},
+	{core.ErrNoRun, http.StatusNotFound},
+	{core.ErrNoItem, http.StatusNotFound},
+	{core.ErrBadRun, http.StatusBadRequest},
+	{core.ErrBadImage, http.StatusBadRequest},
+	{core.ErrUnknownModel, http.StatusNotFound},
+	{core.ErrLicenseNotAccepted, http.StatusConflict},
+	{core.ErrModelNotDownloaded, http.StatusConflict},
+	{core.ErrNoValidate, http.StatusNotImplemented},
+	{core.ErrShuttingDown, http.StatusServiceUnavailable},
+}
+
+// errorStatus is the status of err's response: its entry in errorStatuses, else 500.
+func errorStatus(err error) int {
+	for _, e := range errorStatuses {
+		if errors.Is(err, e.err) {
+			return e.status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers a core error: a refused setting or parameter (a *core.FieldError, which
+// wraps nothing) 400 with the field, a known error with its status from errorStatuses,
+// anything else 500, logged.
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *core.FieldError
-	switch {
-	case errors.As(err, &fe):
+	if errors.As(err, &fe) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: fe.Reason, Field: fe.Key})
-	case errors.Is(err, core.ErrNoJob), errors.Is(err, core.ErrNoRun), errors.Is(err, core.ErrNoItem):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, core.ErrBadRun):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, core.ErrBadImage):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, core.ErrUnknownModel):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, core.ErrLicenseNotAccepted), errors.Is(err, core.ErrModelNotDownloaded):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, core.ErrNoValidate):
-		writeError(w, http.StatusNotImplemented, err.Error())
-	case errors.Is(err, core.ErrShuttingDown):
-		writeError(w, http.StatusServiceUnavailable, err.Error())
-	default:
-		h.srv.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, err.Error())
+		return
 	}
+	status := errorStatus(err)
+	if status == http.StatusInternalServerError {
+		h.srv.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, status, err.Error())
 }
 
 func (h *handlers) notFound(w http.ResponseWriter, r *http.Request) {

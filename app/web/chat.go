@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -16,27 +15,6 @@ const maxChatBody = 256 << 10
 
 // maxChatBattles is the most battles GET /api/chat/battles lists.
 const maxChatBattles = 200
-
-// chatFail maps the chat errors to a status, and the rest as fail does: bad requests
-// 400, unknown providers and battles 404, a name taken, a busy or voted battle 409.
-func (h *handlers) chatFail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, core.ErrBadChat):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, core.ErrNoProvider), errors.Is(err, core.ErrNoBattle):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, core.ErrProviderExists), errors.Is(err, core.ErrBattleBusy), errors.Is(err, core.ErrAlreadyVoted):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, core.ErrSecretsLocked):
-		writeError(w, http.StatusLocked, err.Error())
-	case errors.Is(err, core.ErrWrongPassphrase):
-		writeError(w, http.StatusForbidden, err.Error())
-	case errors.Is(err, core.ErrNoSecrets):
-		writeError(w, http.StatusNotImplemented, err.Error())
-	default:
-		h.fail(w, r, err)
-	}
-}
 
 // decodeChat reads a JSON body into v; it answers 400 itself and returns false when it cannot.
 func decodeChat(w http.ResponseWriter, r *http.Request, what string, v any) bool {
@@ -52,7 +30,7 @@ func decodeChat(w http.ResponseWriter, r *http.Request, what string, v any) bool
 func (h *handlers) listProviders(w http.ResponseWriter, r *http.Request) {
 	ps, err := h.core.Providers(r.Context())
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ps)
@@ -66,7 +44,7 @@ func (h *handlers) addProvider(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.core.AddProvider(r.Context(), in)
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, p)
@@ -74,7 +52,7 @@ func (h *handlers) addProvider(w http.ResponseWriter, r *http.Request) {
 
 func (h *handlers) removeProvider(w http.ResponseWriter, r *http.Request) {
 	if err := h.core.RemoveProvider(r.Context(), r.PathValue("name")); err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -89,7 +67,7 @@ func (h *handlers) setProviderKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.core.SetProviderKey(r.Context(), r.PathValue("name"), in.APIKey); err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -108,7 +86,7 @@ func (h *handlers) unlockSecrets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.core.UnlockSecrets(r.Context(), in.Passphrase); err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, h.core.Secrets(r.Context()))
@@ -117,7 +95,7 @@ func (h *handlers) unlockSecrets(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) chatModels(w http.ResponseWriter, r *http.Request) {
 	ms, err := h.core.ChatModels(r.Context())
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ms)
@@ -136,7 +114,7 @@ func (h *handlers) listBattles(w http.ResponseWriter, r *http.Request) {
 	}
 	bs, err := h.core.Battles(r.Context(), limit)
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, bs)
@@ -150,7 +128,7 @@ func (h *handlers) startBattle(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := h.core.StartBattle(r.Context(), in)
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, b)
@@ -159,7 +137,7 @@ func (h *handlers) startBattle(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) getBattle(w http.ResponseWriter, r *http.Request) {
 	b, err := h.core.Battle(r.Context(), r.PathValue("id"))
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, b)
@@ -175,7 +153,7 @@ func (h *handlers) continueBattle(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := h.core.ContinueBattle(r.Context(), r.PathValue("id"), in.Prompt)
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, b)
@@ -191,7 +169,7 @@ func (h *handlers) regenerateColumn(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := h.core.RegenerateColumn(r.Context(), r.PathValue("id"), in.Column)
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, b)
@@ -199,7 +177,7 @@ func (h *handlers) regenerateColumn(w http.ResponseWriter, r *http.Request) {
 
 func (h *handlers) stopBattle(w http.ResponseWriter, r *http.Request) {
 	if err := h.core.StopBattle(r.PathValue("id")); err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -213,7 +191,7 @@ func (h *handlers) voteBattle(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := h.core.Vote(r.Context(), r.PathValue("id"), in)
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, b)
@@ -222,7 +200,7 @@ func (h *handlers) voteBattle(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) chatLeaderboard(w http.ResponseWriter, r *http.Request) {
 	lb, err := h.core.Leaderboard(r.Context())
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, lb)
@@ -244,7 +222,7 @@ func (h *handlers) exportChat(w http.ResponseWriter, r *http.Request) {
 	var b bytes.Buffer
 	n, err := h.core.ExportChat(r.Context(), format, &b, low)
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	hd := w.Header()

@@ -115,7 +115,7 @@ func (h *handlers) uiChatModels(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) uiChatBattle(w http.ResponseWriter, r *http.Request) {
 	b, err := h.core.Battle(r.Context(), r.PathValue("id"))
 	if err != nil {
-		h.chatFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	h.render(w, r, "chat-battle", newChatBattlePage(b))

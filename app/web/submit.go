@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -28,31 +27,10 @@ import (
 //	POST /api/uploads/share       {address, submission_id (0: all)} → []core.UploadItem
 //	GET  /api/account             core.Account: network, address, balance, read quota
 
-// submitFail maps the wallet, submission and upload errors to a status: bad requests
-// 400, no wallet or no such upload 404, a wallet that exists or nothing new to submit
-// 409, a locked keystore 423, a wrong passphrase 403, a submission that does not verify
-// 422, no uploader 501.
-func (h *handlers) submitFail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, core.ErrBadWallet), errors.Is(err, core.ErrBadSubmit), errors.Is(err, core.ErrNotConfirmed), errors.Is(err, core.ErrBadShare):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, core.ErrNoWallet), errors.Is(err, core.ErrNoUpload):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, core.ErrNoUploader):
-		writeError(w, http.StatusNotImplemented, err.Error())
-	case errors.Is(err, core.ErrWalletExists), errors.Is(err, core.ErrNothingToSubmit):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, core.ErrVerify):
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
-	default:
-		h.chatFail(w, r, err) // the secret store's errors, then the common ones
-	}
-}
-
 func (h *handlers) getWallet(w http.ResponseWriter, r *http.Request) {
 	info, err := h.core.WalletStatus(r.Context())
 	if err != nil {
-		h.submitFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, info)
@@ -61,7 +39,7 @@ func (h *handlers) getWallet(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) newWallet(w http.ResponseWriter, r *http.Request) {
 	nw, err := h.core.CreateWallet(r.Context())
 	if err != nil {
-		h.submitFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, nw)
@@ -77,7 +55,7 @@ func (h *handlers) confirmWallet(w http.ResponseWriter, r *http.Request) {
 	}
 	info, err := h.core.ConfirmWallet(r.Context(), in.Words)
 	if err != nil {
-		h.submitFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, info)
@@ -91,7 +69,7 @@ func (h *handlers) importWallet(w http.ResponseWriter, r *http.Request) {
 	}
 	info, err := h.core.ImportWallet(r.Context(), in)
 	if err != nil {
-		h.submitFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, info)
@@ -100,7 +78,7 @@ func (h *handlers) importWallet(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) listSubmissions(w http.ResponseWriter, r *http.Request) {
 	subs, err := h.core.Submissions(r.Context(), 0)
 	if err != nil {
-		h.submitFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, subs)
@@ -119,7 +97,7 @@ func (h *handlers) postSubmission(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.core.Submit(r.Context(), in.Kind, in.SubmitOptions)
 	if err != nil {
-		h.submitFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, res)
@@ -140,7 +118,7 @@ func (h *handlers) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.core.Verify(r.Context(), in.ManifestPath, in.JSONLPath)
 	if err != nil {
-		h.submitFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -274,7 +252,7 @@ func (h *handlers) getAccount(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) listUploads(w http.ResponseWriter, r *http.Request) {
 	items, err := h.core.Outbox(r.Context())
 	if err != nil {
-		h.submitFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, items)
@@ -301,7 +279,7 @@ func (h *handlers) answerUpload(w http.ResponseWriter, r *http.Request, do func(
 			return
 		}
 	}
-	h.submitFail(w, r, err)
+	h.fail(w, r, err)
 }
 
 func (h *handlers) getUpload(w http.ResponseWriter, r *http.Request) {
@@ -340,6 +318,6 @@ func (h *handlers) shareUploads(w http.ResponseWriter, r *http.Request) {
 	case items != nil:
 		writeError(w, http.StatusBadGateway, strings.Join(strings.Fields(err.Error()), " "))
 	default:
-		h.submitFail(w, r, err)
+		h.fail(w, r, err)
 	}
 }
