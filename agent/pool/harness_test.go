@@ -1,12 +1,8 @@
 package pool_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -50,46 +46,11 @@ func testEngine(t testing.TB) *dva.Engine {
 }
 
 // photos are the shared test photos the shards cycle over.
-var photos = []string{"chelsea.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg", "camera_gray_224x229.png", "chelsea.png"}
+var photos = dvatest.ShardPhotos
 
 // writeShard writes a WebDataset shard of n samples (the shared photos, each with its own
-// caption) and returns its path.
-func writeShard(t testing.TB, dir string, n int) string {
-	t.Helper()
-	clipDir := dvatest.ClipDir(t)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(name string, data []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	imgs := map[string][]byte{}
-	for i := range n {
-		f := photos[i%len(photos)]
-		if imgs[f] == nil {
-			b, err := os.ReadFile(filepath.Join(clipDir, f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			imgs[f] = b
-		}
-		k := fmt.Sprintf("%09d", i)
-		add(k+filepath.Ext(f), imgs[f])
-		add(k+".txt", fmt.Appendf(nil, "photo number %d, a %s", i, f))
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "shard-00000.tar")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+// caption) in dir and returns its path.
+var writeShard = dvatest.WriteShard
 
 // openStore opens a fresh database file.
 func openStore(t testing.TB, dir string) *storage.Store {

@@ -2,6 +2,10 @@
 // runs the tiny reference model of shared/testdata/clip and compares embeddings and scores
 // with expected.json and expected_gelu.json, checks that results do not depend on the batch
 // size, and that a cancelled context stops the work.
+//
+// It also holds what tests elsewhere share: the reference model's folder (ClipDir), its
+// photos (Photo), and test datasets built from them (TarBytes, WriteShard). Only tests
+// import this package; its files are ordinary ones so that other packages' tests can.
 package dvatest
 
 import (

@@ -1,36 +1,29 @@
 package pipeline
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gata-contrib/gata/dva/dvatest"
 )
 
 // TestSourceImages reads back the images of a shard, a folder and a table as exports ask
 // for them.
 func TestSourceImages(t *testing.T) {
 	dir := t.TempDir()
-	jpg, png := readPhoto(t, "coffee.jpg"), readPhoto(t, "chelsea.png")
+	jpg, png := dvatest.Photo(t, "coffee.jpg"), dvatest.Photo(t, "chelsea.png")
 
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(name string, data []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(data)
-	}
-	add("000000.jpg", jpg)
-	add("000000.txt", []byte("a coffee"))
-	add("part/000001.png", png)
-	add("part/000001.txt", []byte("a cat"))
-	add("part/000001.jpg", jpg) // a second image of the key: the first counts
-	tw.Close()
 	shard := filepath.Join(dir, "shard.tar")
-	if err := os.WriteFile(shard, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(shard, dvatest.TarBytes(t,
+		dvatest.TarMember{Name: "000000.jpg", Data: string(jpg)},
+		dvatest.TarMember{Name: "000000.txt", Data: "a coffee"},
+		dvatest.TarMember{Name: "part/000001.png", Data: string(png)},
+		dvatest.TarMember{Name: "part/000001.txt", Data: "a cat"},
+		dvatest.TarMember{Name: "part/000001.jpg", Data: string(jpg)}, // a second image of the key: the first counts
+	), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	folder := filepath.Join(dir, "folder")

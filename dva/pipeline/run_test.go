@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -145,15 +143,6 @@ var photos = []struct{ file, caption string }{
 	{"camera_gray_224x229.png", "a man with a camera"},
 }
 
-func readPhoto(t testing.TB, file string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dvatest.ClipDir(t), file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // photoItems returns n items cycling over the shared photos, keys k0000…, in one source.
 func photoItems(t testing.TB, source string, n int) []Item {
 	t.Helper()
@@ -162,7 +151,7 @@ func photoItems(t testing.TB, source string, n int) []Item {
 	for i := range n {
 		p := photos[i%len(photos)]
 		if data[p.file] == nil {
-			data[p.file] = readPhoto(t, p.file)
+			data[p.file] = dvatest.Photo(t, p.file)
 		}
 		items = append(items, Item{Source: source, Key: fmt.Sprintf("k%04d", i), Caption: fmt.Sprintf("%s, number %d", p.caption, i), Image: data[p.file],
 			Extra: map[string]string{"file": p.file}})
@@ -207,7 +196,7 @@ func wantScore(t *testing.T, e *dva.Engine, it Item) float32 {
 func TestRunRecordsEveryItem(t *testing.T) {
 	e := testEngine(t)
 	items := photoItems(t, "/data/a", 23)
-	png := readPhoto(t, "chelsea.png")
+	png := dvatest.Photo(t, "chelsea.png")
 	bad := []Item{
 		{Source: "/data/a", Key: "truncated", Caption: "a cat", Image: png[:len(png)/3]},
 		{Source: "/data/a", Key: "text", Caption: "a cat", Image: []byte("hello, not an image")},
@@ -216,8 +205,8 @@ func TestRunRecordsEveryItem(t *testing.T) {
 		{Source: "/data/a", Key: "k0003", Caption: "a second k0003", Image: png}, // duplicate key
 		{Source: "/data/a", Key: "remote", URL: "http://127.0.0.1:1/cat.png", Caption: "a cat"},
 		{Source: "/data/a", Key: "gone", URL: "http://127.0.0.1:1/gone.png", Caption: "a cat"},
-		{Source: "/data/a", Key: "tiny", Caption: "a thin strip", Image: readPhoto(t, "tiny_3x500.png"), UID: "own-uid"},
-		{Source: "/data/a", Key: "retina", Caption: "a retina scan", Image: readPhoto(t, "retina.jpg")},
+		{Source: "/data/a", Key: "tiny", Caption: "a thin strip", Image: dvatest.Photo(t, "tiny_3x500.png"), UID: "own-uid"},
+		{Source: "/data/a", Key: "retina", Caption: "a retina scan", Image: dvatest.Photo(t, "retina.jpg")},
 	}
 	items = append(items, bad...)
 	fetch := func(ctx context.Context, url string) ([]byte, *ItemError) {

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,8 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/gata-contrib/gata/dva/dvatest"
 	"github.com/gata-contrib/gata/dva/internal/refdata"
 )
 
@@ -21,24 +20,14 @@ type tarMember struct {
 	name, data string
 }
 
-// tarBytes returns a tar archive of members, in order.
+// tarBytes returns a tar archive of members, in order (dvatest.TarBytes).
 func tarBytes(t testing.TB, members []tarMember) []byte {
 	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, m := range members {
-		hdr := &tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), ModTime: time.Unix(1700000000, 0), Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(tw, m.data); err != nil {
-			t.Fatal(err)
-		}
+	ms := make([]dvatest.TarMember, len(members))
+	for i, m := range members {
+		ms[i] = dvatest.TarMember{Name: m.name, Data: m.data}
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return dvatest.TarBytes(t, ms...)
 }
 
 // writeTar writes a shard of members at p; truncated cuts it in the middle of the last
