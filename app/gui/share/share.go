@@ -59,6 +59,8 @@ type Screen struct {
 	pauseFor  *widget.Select
 	allowBusy *widget.Check
 	battery   *widget.Check
+	active    *widget.Check // pause while the person uses the computer
+	fullOK    *widget.Check // work under a fullscreen program too
 	start     *widget.Button
 	stop      *widget.Button
 	formMsg   *widget.Label
@@ -89,6 +91,8 @@ func New(ctx context.Context, sec core.Section, c Core, do func(func())) *Screen
 	s.pauseFor.SetSelected(NotPaused)
 	s.allowBusy = widget.NewCheck("Work even while other programs use the GPU", nil)
 	s.battery = widget.NewCheck("Work on battery too", nil)
+	s.active = widget.NewCheck("Pause while I use the computer (3 min after the last key or mouse move)", nil)
+	s.fullOK = widget.NewCheck("Work while a fullscreen program (a game, a film) is in front", nil)
 	s.start = widget.NewButton(StartLabel, s.startSharing)
 	s.start.Importance = widget.HighImportance
 	s.stop = widget.NewButton(StopLabel, s.stopSharing)
@@ -103,7 +107,7 @@ func New(ctx context.Context, sec core.Section, c Core, do func(func())) *Screen
 	)
 	intro := widget.NewLabel("Joins a pool with the address its owner gave you. Work runs only inside these limits, and every pause says why.")
 	intro.Wrapping = fyne.TextWrapWord
-	shareCard := widget.NewCard("Share this computer", "", container.NewVBox(intro, form, s.allowBusy, s.battery,
+	shareCard := widget.NewCard("Share this computer", "", container.NewVBox(intro, form, s.allowBusy, s.battery, s.active, s.fullOK,
 		container.NewHBox(s.start, s.stop), s.formMsg))
 
 	s.worker = widget.NewLabel(IdleText)
@@ -138,7 +142,8 @@ func (s *Screen) ApplyJob(j core.JobInfo) {
 // request reads the form.
 func (s *Screen) request() (core.WorkerRequest, error) {
 	req := core.WorkerRequest{Pool: strings.TrimSpace(s.pool.Text), Schedule: strings.TrimSpace(s.schedule.Text),
-		PauseFor: pauseChoices[s.pauseFor.Selected], AllowBusyGPU: s.allowBusy.Checked, RunOnBattery: s.battery.Checked}
+		PauseFor: pauseChoices[s.pauseFor.Selected], AllowBusyGPU: s.allowBusy.Checked, RunOnBattery: s.battery.Checked,
+		PauseWhileActive: s.active.Checked, AllowFullscreen: s.fullOK.Checked}
 	num := func(e *widget.Entry, what string) (float64, error) {
 		t := strings.TrimSpace(e.Text)
 		if t == "" {
@@ -231,6 +236,9 @@ func workerText(ws core.WorkerState) string {
 		fmt.Fprintf(&b, "Working (%s)\n", ws.Gate.Reason)
 	default:
 		b.WriteString("Working\n")
+	}
+	if len(ws.Limits) > 0 {
+		fmt.Fprintf(&b, "Limits: %s\n", strings.Join(ws.Limits, "; "))
 	}
 	if st.Connected {
 		b.WriteString("Connected to the pool\n")

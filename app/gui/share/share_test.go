@@ -94,13 +94,14 @@ func TestShareStartsWithTheLimitsTyped(t *testing.T) {
 	test.Type(s.gpus, "0, 1")
 	s.pauseFor.SetSelected(Pause1h)
 	test.Tap(s.allowBusy)
+	test.Tap(s.active)
 	test.Tap(widgettest.Button(t, s.Content(), StartLabel))
 	q.Until(t, "sharing starts", func() bool { return hasLabel(s.Content(), "Sharing with nats://***@127.0.0.1:4222") })
 	f.mu.Lock()
 	got := f.started
 	f.mu.Unlock()
 	want := core.WorkerRequest{Pool: "nats://gw_secret@127.0.0.1:4222", MaxTempC: 80, MaxPowerW: 200, Schedule: "22:00-07:00",
-		GPUs: []int{0, 1}, PauseFor: "1h", AllowBusyGPU: true}
+		GPUs: []int{0, 1}, PauseFor: "1h", AllowBusyGPU: true, PauseWhileActive: true}
 	if len(got) != 1 || fmt.Sprint(got[0]) != fmt.Sprint(want) {
 		t.Fatalf("StartSharing got %+v, want %+v", got, want)
 	}
@@ -109,7 +110,7 @@ func TestShareStartsWithTheLimitsTyped(t *testing.T) {
 	}
 
 	f.mu.Lock()
-	f.worker = core.WorkerState{Running: true, Stats: core.WorkerStats{Address: "0xAbC", Connected: true, Jobs: 7, Items: 1800,
+	f.worker = core.WorkerState{Running: true, Limits: []string{"pauses a GPU at 80 °C", "not while a fullscreen program is in front"}, Stats: core.WorkerStats{Address: "0xAbC", Connected: true, Jobs: 7, Items: 1800,
 		Credits: &core.CreditNote{Worker: "0xAbC", Confirmed: 1536, Pending: 256}},
 		Gate: core.GateState{Run: false, Reason: "GPU 0 at 85 °C, at or over the 80 °C limit",
 			GPUs: []core.GPUState{{Index: 0, Name: "Fake GPU", TempC: 85, PowerW: 190, OtherProcesses: 0}}}}
@@ -117,7 +118,8 @@ func TestShareStartsWithTheLimitsTyped(t *testing.T) {
 	s.ApplyJob(core.JobInfo{Kind: "share.worker"})
 	q.Until(t, "the pause and its reason show", func() bool {
 		return hasLabel(s.Content(), "Paused: GPU 0 at 85 °C, at or over the 80 °C limit") && hasLabel(s.Content(), "7 jobs done, 1800 pairs") &&
-			hasLabel(s.Content(), "Earned in the pool: 1536 pairs confirmed, 256 pending, 0 rejected")
+			hasLabel(s.Content(), "Earned in the pool: 1536 pairs confirmed, 256 pending, 0 rejected") &&
+			hasLabel(s.Content(), "Limits: pauses a GPU at 80 °C; not while a fullscreen program is in front")
 	})
 	if !s.start.Disabled() {
 		t.Error("Start is enabled while sharing")
