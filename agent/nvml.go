@@ -2,12 +2,13 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/gata-contrib/gata/dva/cuda"
 )
 
 // NVML reads NVIDIA cards through the driver's management library, loaded at run time:
@@ -19,16 +20,11 @@ type NVML struct {
 	Own func(pid uint32) bool
 }
 
-// OpenNVML loads and initialises NVML.
-func OpenNVML() (n *NVML, err error) {
-	defer func() {
-		// The bindings dlopen the library; a missing one must not take the app down.
-		if r := recover(); r != nil {
-			n, err = nil, fmt.Errorf("load NVML: %v", r)
-		}
-	}()
-	if ret := nvml.Init(); ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("load NVML: %s", nvml.ErrorString(ret))
+// OpenNVML loads and initialises NVML (cuda.LoadNVML: an error wrapping cuda.ErrNoDriver
+// without the driver).
+func OpenNVML() (*NVML, error) {
+	if err := cuda.LoadNVML(); err != nil {
+		return nil, err
 	}
 	return &NVML{}, nil
 }
@@ -45,19 +41,9 @@ func (n *NVML) Close() error {
 func (n *NVML) GPUs(ctx context.Context) ([]GPU, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	count, ret := nvml.DeviceGetCount()
-	if ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("count GPUs: %s", nvml.ErrorString(ret))
-	}
 	me := uint32(os.Getpid())
 	var out []GPU
-	var errs []error
-	for i := range count {
-		d, ret := nvml.DeviceGetHandleByIndex(i)
-		if ret != nvml.SUCCESS {
-			errs = append(errs, fmt.Errorf("GPU %d: %s", i, nvml.ErrorString(ret)))
-			continue
-		}
+	err := cuda.EachNVMLDevice(func(i int, d nvml.Device) {
 		g := GPU{Index: i}
 		g.Name, _ = d.GetName()
 		g.UUID, _ = d.GetUUID()
@@ -96,6 +82,6 @@ func (n *NVML) GPUs(ctx context.Context) ([]GPU, error) {
 		}
 		g.OtherProcesses = len(others)
 		out = append(out, g)
-	}
-	return out, errors.Join(errs...)
+	})
+	return out, err
 }

@@ -19,22 +19,30 @@ type gpuInfo struct {
 	Total, Free  uint64
 }
 
-// probeGPUs lists the cards through NVML (loaded at run time). Without the driver it
-// fails with ErrNoDriver.
-func probeGPUs() (gpus []gpuInfo, err error) {
+// LoadNVML loads the driver's management library (NVML, at run time) and initialises it;
+// each call that succeeds wants its nvml.Shutdown. Without the driver it fails with an
+// error wrapping ErrNoDriver. Both this package's probe and the worker's telemetry
+// (agent.NVML) open NVML here.
+func LoadNVML() (err error) {
 	defer func() {
 		// The bindings dlopen the library; a missing one must not take the app down.
 		if r := recover(); r != nil {
-			gpus, err = nil, fmt.Errorf("%w: load NVML: %v", ErrNoDriver, r)
+			err = fmt.Errorf("%w: load NVML: %v", ErrNoDriver, r)
 		}
 	}()
 	if ret := nvml.Init(); ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("%w: NVML: %s", ErrNoDriver, nvml.ErrorString(ret))
+		return fmt.Errorf("%w: load NVML: %s", ErrNoDriver, nvml.ErrorString(ret))
 	}
-	defer nvml.Shutdown()
+	return nil
+}
+
+// EachNVMLDevice calls fn with the NVML index and handle of each card, in index order;
+// NVML must be loaded (LoadNVML). A card NVML counts but cannot open is left out: the
+// error joins those, or says why the cards could not be counted.
+func EachNVMLDevice(fn func(index int, d nvml.Device)) error {
 	n, ret := nvml.DeviceGetCount()
 	if ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("count GPUs: NVML: %s", nvml.ErrorString(ret))
+		return fmt.Errorf("count GPUs: NVML: %s", nvml.ErrorString(ret))
 	}
 	var errs []error
 	for i := range n {
@@ -43,6 +51,20 @@ func probeGPUs() (gpus []gpuInfo, err error) {
 			errs = append(errs, fmt.Errorf("GPU %d: NVML: %s", i, nvml.ErrorString(ret)))
 			continue
 		}
+		fn(i, d)
+	}
+	return errors.Join(errs...)
+}
+
+// probeGPUs lists the cards through NVML (loaded at run time). Without the driver it
+// fails with ErrNoDriver.
+func probeGPUs() ([]gpuInfo, error) {
+	if err := LoadNVML(); err != nil {
+		return nil, err
+	}
+	defer nvml.Shutdown()
+	var gpus []gpuInfo
+	err := EachNVMLDevice(func(i int, d nvml.Device) {
 		g := gpuInfo{Index: i}
 		g.Name, _ = d.GetName()
 		g.UUID, _ = d.GetUUID()
@@ -51,9 +73,9 @@ func probeGPUs() (gpus []gpuInfo, err error) {
 			g.Total, g.Free = m.Total, m.Free
 		}
 		gpus = append(gpus, g)
-	}
-	if len(gpus) == 0 && len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	})
+	if len(gpus) == 0 && err != nil {
+		return nil, err
 	}
 	return gpus, nil
 }
