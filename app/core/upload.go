@@ -44,6 +44,8 @@ type OutboxStore interface {
 type Uploader interface {
 	Wake()
 	Active() int64
+	// Blocked returns the lease of another process that does this data folder's uploads.
+	Blocked() (storage.Lease, bool)
 	Share(ctx context.Context, outboxID int64, address string) error
 }
 
@@ -195,6 +197,18 @@ func (c *Core) uploadItem(it storage.OutboxItem) UploadItem {
 		u.Shares = append(u.Shares, UploadShare{Address: sh.Address, Granted: sh.State == storage.ShareDone, Error: sh.Error})
 	}
 	return u
+}
+
+// UploadsElsewhere says which other gata process does this data folder's uploads while
+// this one waits ("" when this one does them, or there is no uploader).
+func (c *Core) UploadsElsewhere() string {
+	if c.opts.Uploader == nil {
+		return ""
+	}
+	if l, ok := c.opts.Uploader.Blocked(); ok {
+		return fmt.Sprintf("Another gata process (%s) uploads from this data folder; this one takes over when it stops.", l.Holder)
+	}
+	return ""
 }
 
 func (c *Core) outbox() (OutboxStore, error) {

@@ -15,16 +15,23 @@ import (
 // fakeUploader records what the core asks of the upload service; Share records the
 // share the way the real uploader does for an upload not done yet.
 type fakeUploader struct {
-	st     *storage.Store
-	mu     sync.Mutex
-	wakes  int
-	shares []string
-	fail   error
+	st      *storage.Store
+	mu      sync.Mutex
+	wakes   int
+	shares  []string
+	fail    error
+	blocked storage.Lease
 }
 
 func (f *fakeUploader) Wake() { f.mu.Lock(); f.wakes++; f.mu.Unlock() }
 
 func (f *fakeUploader) Active() int64 { return 0 }
+
+func (f *fakeUploader) Blocked() (storage.Lease, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.blocked, f.blocked.Holder != ""
+}
 
 func (f *fakeUploader) Share(ctx context.Context, id int64, address string) error {
 	f.mu.Lock()
@@ -208,5 +215,24 @@ func TestWeiToBNB(t *testing.T) {
 				t.Errorf("weiToBNB(%s) = %s, want %s", tt.wei, got, tt.bnb)
 			}
 		})
+	}
+}
+
+func TestUploadsElsewhere(t *testing.T) {
+	c, st, _ := newWalletCore(t)
+	if got := c.UploadsElsewhere(); got != "" {
+		t.Errorf("without an uploader: %q", got)
+	}
+	up := &fakeUploader{st: st}
+	c.opts.Uploader = up
+	if got := c.UploadsElsewhere(); got != "" {
+		t.Errorf("while this process uploads: %q", got)
+	}
+	up.mu.Lock()
+	up.blocked = storage.Lease{Name: "greenfield.uploader", Holder: "host-b pid 42"}
+	up.mu.Unlock()
+	want := "Another gata process (host-b pid 42) uploads from this data folder; this one takes over when it stops."
+	if got := c.UploadsElsewhere(); got != want {
+		t.Errorf("UploadsElsewhere = %q, want %q", got, want)
 	}
 }

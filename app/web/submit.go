@@ -135,6 +135,7 @@ type submitWalletPage struct {
 type submitListPage struct {
 	Rows        []submitRow
 	Unavailable string
+	Elsewhere   string // another process does the uploads
 }
 
 // submitRow is one submission with its upload (nil while it is not in the outbox).
@@ -201,7 +202,7 @@ const submitListLimit = 50
 // submitList is the submissions with their uploads, newest first.
 func (h *handlers) submitList(r *http.Request) submitListPage {
 	subs, err := h.core.Submissions(r.Context(), submitListLimit)
-	var p submitListPage
+	p := submitListPage{Elsewhere: h.core.UploadsElsewhere()}
 	if err != nil {
 		p.Unavailable = err.Error()
 	}

@@ -464,3 +464,31 @@ func TestSubmitAccountCard(t *testing.T) {
 		})
 	}
 }
+
+// TestUploadsByAnotherProcess: while another process on the data folder holds the
+// uploader's lease, this one's uploader waits, and the list says who uploads.
+func TestUploadsByAnotherProcess(t *testing.T) {
+	u := newUploadServer(t)
+	ctx := context.Background()
+	if _, ok, err := u.st.TakeLease(ctx, greenfield.LeaseName, "elsewhere pid 7", time.Now(), time.Hour); !ok || err != nil {
+		t.Fatalf("take the lease: %v %v", ok, err)
+	}
+	u.serve()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := u.do(t, "GET", "/ui/submit/list", "")
+		if strings.Contains(r.body, `data-testid="submit-elsewhere"`) {
+			if !strings.Contains(r.body, "Another gata process (elsewhere pid 7) uploads from this data folder") {
+				t.Errorf("the list says %s", r.body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the list never told of the other process: %s", r.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := u.st.ReleaseLease(ctx, greenfield.LeaseName, "elsewhere pid 7"); err != nil {
+		t.Fatal(err)
+	}
+}

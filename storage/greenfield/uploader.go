@@ -37,7 +37,13 @@ type Store interface {
 	UploadDone(ctx context.Context, id int64) error
 	AddShare(ctx context.Context, outboxID int64, address string) error
 	SetShareResult(ctx context.Context, outboxID int64, address, errText string) error
+	TakeLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (storage.Lease, bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
 }
+
+// LeaseName is the lease an uploader holds while it serves a data folder: one process
+// uploads at a time, another (a second gata serve on the same folder) waits for it.
+const LeaseName = "greenfield.uploader"
 
 // Options configure an Uploader. Zero durations and counts mean the defaults.
 type Options struct {
@@ -58,6 +64,10 @@ type Options struct {
 	// IdlePoll is how often an idle uploader looks at the outbox, for items another
 	// process (gata submit) queued; default 5s.
 	IdlePoll time.Duration
+	// Holder names this process in the lease (default: host and process id); LeaseTTL is
+	// how long the lease lasts unrenewed, so how long a killed holder blocks (default 30s).
+	Holder   string
+	LeaseTTL time.Duration
 	Now      func() time.Time
 }
 
@@ -71,6 +81,9 @@ type Uploader struct {
 	mu     sync.Mutex
 	chain  Chain // the last connected account, reused while it serves the same address
 	active int64 // the item being uploaded now, 0 when none
+	held   bool  // this uploader holds the lease
+	other  storage.Lease
+	cancel context.CancelFunc // ends the attempt under way, when the lease is lost
 }
 
 // New returns an uploader; nothing runs until Serve.
@@ -102,6 +115,13 @@ func New(opts Options) *Uploader {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = 30 * time.Second
+	}
+	if opts.Holder == "" {
+		host, _ := os.Hostname()
+		opts.Holder = fmt.Sprintf("%s pid %d", host, os.Getpid())
+	}
 	return &Uploader{opts: opts, log: opts.Logger, wake: make(chan struct{}, 1)}
 }
 
@@ -124,8 +144,19 @@ func (u *Uploader) Active() int64 {
 // recorded on the item (it is retried with backoff); Serve itself returns only nil when
 // ctx ends, or an error when the database fails.
 func (u *Uploader) Serve(ctx context.Context) error {
+	defer u.opts.Store.ReleaseLease(context.WithoutCancel(ctx), LeaseName, u.opts.Holder)
+	u.renew(ctx)
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go u.keepLease(lctx)
 	dbErrors := 0
 	for {
+		if !u.Holding() {
+			if !u.sleep(ctx, u.opts.IdlePoll) {
+				return nil
+			}
+			continue
+		}
 		it, ok, next, err := u.opts.Store.NextUpload(ctx, u.opts.Now())
 		if ctx.Err() != nil {
 			return nil
@@ -140,7 +171,15 @@ func (u *Uploader) Serve(ctx context.Context) error {
 			dbErrors = 0
 		}
 		if ok {
-			u.attempt(ctx, it)
+			actx, cancel := context.WithCancel(ctx)
+			u.mu.Lock()
+			u.cancel = cancel
+			u.mu.Unlock()
+			u.attempt(actx, it)
+			u.mu.Lock()
+			u.cancel = nil
+			u.mu.Unlock()
+			cancel()
 			continue
 		}
 		wait := u.opts.IdlePoll
@@ -150,6 +189,69 @@ func (u *Uploader) Serve(ctx context.Context) error {
 		if !u.sleep(ctx, wait) {
 			return nil
 		}
+	}
+}
+
+// Holding reports whether this uploader holds the data folder's lease; when not, Blocked
+// says which other process does.
+func (u *Uploader) Holding() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.held
+}
+
+// Blocked returns the lease of the other process that uploads from this data folder, and
+// whether there is one.
+func (u *Uploader) Blocked() (storage.Lease, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.other, !u.held && u.other.Holder != ""
+}
+
+// keepLease renews the lease, or tries to take it, a few times a lease until ctx ends.
+func (u *Uploader) keepLease(ctx context.Context) {
+	t := time.NewTicker(u.opts.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		u.renew(ctx)
+	}
+}
+
+// renew takes or renews the lease once. Losing it (another process took it after it
+// expired: this one stalled past the lease) ends the attempt under way, which leaves the
+// item where it is for the new holder.
+func (u *Uploader) renew(ctx context.Context) {
+	l, ok, err := u.opts.Store.TakeLease(ctx, LeaseName, u.opts.Holder, u.opts.Now(), u.opts.LeaseTTL)
+	if err != nil {
+		if ctx.Err() == nil {
+			u.log.Warn("renew the uploader's lease", "err", err)
+		}
+		return // kept as it was: a database hiccup is not a loss
+	}
+	u.mu.Lock()
+	was, cancel := u.held, u.cancel
+	u.held = ok
+	u.other = storage.Lease{}
+	if !ok {
+		u.other = l
+	}
+	u.mu.Unlock()
+	switch {
+	case ok && !was:
+		u.log.Info("uploading from this data folder")
+		u.Wake()
+	case !ok && was:
+		u.log.Warn("another process took the uploads of this data folder", "holder", l.Holder)
+		if cancel != nil {
+			cancel()
+		}
+	case !ok:
+		u.log.Debug("another process uploads from this data folder", "holder", l.Holder, "until", l.Expires)
 	}
 }
 

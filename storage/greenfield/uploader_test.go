@@ -651,3 +651,55 @@ func TestShare(t *testing.T) {
 		t.Errorf("Share of a missing item returned nil")
 	}
 }
+
+// TestOneUploaderPerDataFolder: two uploaders on one database, as two gata processes on
+// one data folder: the one that holds the lease uploads, the other waits and says who
+// does, and takes over once the first stops.
+func TestOneUploaderPerDataFolder(t *testing.T) {
+	f := newFixture(t)
+	other, err := storage.Open(context.Background(), f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var mu sync.Mutex
+	by := map[int64]string{} // item → the uploader that told of its changes
+	tell := func(name string) func(int64) {
+		return func(id int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			by[id] += name
+		}
+	}
+	a := f.uploader(Options{Holder: "process A", LeaseTTL: 300 * time.Millisecond, OnChange: tell("A")})
+	stopA := serve(a)
+	bOpts := Options{Holder: "process B", LeaseTTL: 300 * time.Millisecond, OnChange: tell("B")}
+	bOpts.Store = other
+	bOpts.Connect = func(context.Context) (Chain, error) { return f.fake, nil }
+	bOpts.SealPoll, bOpts.ProgressTick, bOpts.IdlePoll = time.Millisecond, time.Millisecond, 20*time.Millisecond
+	b := New(bOpts)
+	stopB := serve(b)
+	defer stopB()
+
+	first := f.submit("chat", records)
+	f.waitState(first.ID, storage.OutboxDone)
+	if l, ok := b.Blocked(); !ok || l.Holder != "process A" || b.Holding() {
+		t.Errorf("B while A uploads: Blocked() = %+v, %v; Holding() = %v", l, ok, b.Holding())
+	}
+	if _, ok := a.Blocked(); ok || !a.Holding() {
+		t.Error("A, the holder, says it is blocked")
+	}
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	second := f.submit("dva", "{\"score\":0.5}\n")
+	f.waitState(second.ID, storage.OutboxDone)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Trim(by[first.ID], "A") != "" || strings.Trim(by[second.ID], "B") != "" || by[first.ID] == "" || by[second.ID] == "" {
+		t.Errorf("uploaded by %q and %q, want the first by A only and the second by B only", by[first.ID], by[second.ID])
+	}
+	if n := f.fake.count("CreateObject"); n != 4 { // each submission's file and manifest, once
+		t.Errorf("CreateObject called %d times for two submissions, want 4", n)
+	}
+}

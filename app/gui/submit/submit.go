@@ -42,6 +42,7 @@ type Core interface {
 	Account(ctx context.Context) core.Account
 	Secrets(ctx context.Context) core.SecretsInfo
 	UnlockSecrets(ctx context.Context, passphrase string) error
+	UploadsElsewhere() string
 }
 
 // Labels of the page's buttons and choices (tests find them by these).
@@ -555,6 +556,9 @@ func (s *Screen) showList() {
 		}
 	}
 	s.list.RemoveAll()
+	if msg := s.c.UploadsElsewhere(); msg != "" {
+		s.list.Add(widget.NewLabel(msg))
+	}
 	s.rows = map[int64]*uploadRow{}
 	choices := []string{ShareAllText}
 	s.shareIDs = map[string]int64{ShareAllText: 0}

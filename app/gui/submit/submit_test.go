@@ -458,3 +458,23 @@ func TestShowAccount(t *testing.T) {
 		})
 	}
 }
+
+// TestUploadsByAnotherProcess: while another process on the data folder holds the
+// uploader's lease, the list says which one uploads.
+func TestUploadsByAnotherProcess(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, ok, err := e.st.TakeLease(ctx, greenfield.LeaseName, "elsewhere pid 7", time.Now(), time.Hour); !ok || err != nil {
+		t.Fatalf("take the lease: %v %v", ok, err)
+	}
+	e.serve()
+	e.ui.Until(t, "the list tells of the other process", func() bool {
+		e.screen.ApplySubmissions()
+		for _, l := range widgettest.Labels(e.screen.list) {
+			if strings.Contains(l, "Another gata process (elsewhere pid 7) uploads from this data folder") {
+				return true
+			}
+		}
+		return false
+	})
+}
