@@ -7,16 +7,23 @@ import (
 	"time"
 )
 
+// openTwice opens one database file as two stores, as two processes would.
+func openTwice(t *testing.T) (*Store, *Store) {
+	t.Helper()
+	a, path := openTemp(t)
+	b, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
 // TestLeaseOneHolderAtATime: two stores on one database file, as two processes on one data
 // folder, share the lease: one holds it, renews it, and loses it only once it expired.
 func TestLeaseOneHolderAtATime(t *testing.T) {
 	ctx := context.Background()
-	a, path := openTemp(t)
-	b, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openTwice(t)
 	t0 := time.UnixMilli(1_800_000_000_000)
 	const ttl = 30 * time.Second
 	steps := []struct {
@@ -60,12 +67,7 @@ func TestLeaseOneHolderAtATime(t *testing.T) {
 // TestLeaseRace: many takers at once on a free lease, from two stores: exactly one wins.
 func TestLeaseRace(t *testing.T) {
 	ctx := context.Background()
-	a, path := openTemp(t)
-	b, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openTwice(t)
 	now := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
