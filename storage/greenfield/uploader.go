@@ -144,11 +144,15 @@ func (u *Uploader) Active() int64 {
 // recorded on the item (it is retried with backoff); Serve itself returns only nil when
 // ctx ends, or an error when the database fails.
 func (u *Uploader) Serve(ctx context.Context) error {
-	defer u.opts.Store.ReleaseLease(context.WithoutCancel(ctx), LeaseName, u.opts.Holder)
 	u.renew(ctx)
 	lctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go u.keepLease(lctx)
+	kept := make(chan struct{})
+	go func() { defer close(kept); u.keepLease(lctx) }()
+	defer func() {
+		stop()
+		<-kept // no renewal after the release
+		u.opts.Store.ReleaseLease(context.WithoutCancel(ctx), LeaseName, u.opts.Holder)
+	}()
 	dbErrors := 0
 	for {
 		if !u.Holding() {
