@@ -292,9 +292,9 @@ func (w *Worker) Serve(ctx context.Context) error {
 			}
 		}
 		if skipped {
-			// The job went straight back for a worker that may take it. Pulling again at once,
-			// in step with other workers each skipping the job the other may take, would hand
-			// every worker the wrong one again and again; a random pause breaks the step.
+			// Pulling again at once, in step with another worker skipping the job this one
+			// may take, would hand each the wrong job again and again; a random pause, and a
+			// random time the skipped job stays away, break the step.
 			sleep(ctx, skipPause())
 		}
 		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) {
@@ -330,9 +330,16 @@ func sleep(ctx context.Context, d time.Duration) {
 var errYield = errors.New("yield")
 
 // skipPause is how long a worker waits before pulling again after it skipped a job:
-// 200 ms to 1 s, at random.
+// 100 to 500 ms, at random.
 func skipPause() time.Duration {
-	return 200*time.Millisecond + rand.N(800*time.Millisecond)
+	return 100*time.Millisecond + rand.N(400*time.Millisecond)
+}
+
+// skipDelay is how long a skipped job stays away from every worker: 250 ms to 1.25 s, at
+// random. Sent back at once, a job no connected worker may take would come first on every
+// pull, ahead of all the others.
+func skipDelay() time.Duration {
+	return 250*time.Millisecond + rand.N(time.Second)
 }
 
 // do runs one job message: heartbeats while it works, the result published (and sent again
@@ -347,7 +354,7 @@ func (w *Worker) do(ctx context.Context, js jetstream.JetStream, m jetstream.Msg
 	}
 	if job.Excludes(w.addr) {
 		w.emit(Event{Kind: EventSkip, Job: job.ID, Reason: "already answered its group"})
-		m.Nak()
+		m.NakWithDelay(skipDelay())
 		return true
 	}
 	w.mu.Lock()

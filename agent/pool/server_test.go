@@ -2,6 +2,8 @@ package pool_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/gata-contrib/gata/agent"
 	"github.com/gata-contrib/gata/agent/pool"
 	"github.com/gata-contrib/gata/dva/pipeline"
 )
@@ -186,4 +189,51 @@ func TestTwoWorkersCheckEveryJob(t *testing.T) {
 	if st := r.pool.Status(); st.Results < 2*st.Groups || st.Rejected != 0 {
 		t.Errorf("%d results, %d rejected for %d groups; want every group answered twice and none rejected", st.Results, st.Rejected, st.Groups)
 	}
+}
+
+// TestAJobNoWorkerMayTakeBlocksNothing: a job that every connected worker must skip (its
+// group needs a worker that has not come yet) keeps coming back first; the workers still
+// get past it to the rest of the run.
+func TestAJobNoWorkerMayTakeBlocksNothing(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	src := memSource{name: "mem://blocked", n: 48}
+	r := newRigOf(t, []pipeline.Source{src}, []string{src.name})
+	o := simOptions(14)
+	o.NATSURL = ns.ClientURL()
+	keys := []*ecdsa.PrivateKey{newKey(t), newKey(t)}
+	// The job is in the stream before the pool's own: it comes back first each time it is skipped.
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{Name: pool.JobsStream,
+		Subjects: []string{pool.JobsSubjectPrefix + ">"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+		Duplicates: 10 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(pool.Job{ID: "elsewhere-r1-g000000-9", Type: pool.TypeDVA, Model: "tiny",
+		Exclude: []string{pool.Address(keys[0]), pool.Address(keys[1])}, AckWaitMS: 30000, Issued: time.Now().UTC()})
+	if _, err := js.Publish(context.Background(), pool.JobsSubjectPrefix+pool.TypeDVA, body); err != nil {
+		t.Fatal(err)
+	}
+	r.start(o)
+	for i, k := range keys {
+		s := newSimScorer(2e-3, 20*time.Microsecond, uint64(500+i))
+		r.startWorker(agent.Options{Key: k, Engine: func(ctx context.Context, model, sha string) (pipeline.Scorer, string, error) {
+			return s, "cpu (simulated)", nil
+		}})
+	}
+	r.wait(2 * time.Minute)
+	r.checkOutputs(src, 5e-3)
 }
