@@ -16,7 +16,7 @@ export GONOSUMDB ?= github.com/bnb-chain
 # NodeSource nodejs already carries npm and conflicts with Debian's npm package).
 APT_PKGS := gcc g++ pkg-config libgl1-mesa-dev libxcursor-dev libxrandr-dev libxinerama-dev \
             libxi-dev libxxf86vm-dev libxkbcommon-dev libwayland-dev xvfb x11-utils \
-            imagemagick chromium ca-certificates git mariadb-server
+            imagemagick chromium ca-certificates git mariadb-server dbus-daemon
 # Only for `make bench-dva` and `make bench-pipeline`: the PyTorch reference, with OpenBLAS
 # (without it Debian's torch falls back to the reference BLAS and runs several times slower).
 BENCH_APT_PKGS := python3 python3-torch python3-numpy python3-pil python3-regex libopenblas0-pthread

@@ -10,7 +10,7 @@ require (
 	golang.org/x/text v0.43.0
 )
 
-require github.com/jezek/xgb v1.1.1 // indirect
+require github.com/jezek/xgb v1.1.1
 
 require (
 	cosmossdk.io/api v0.4.0 // indirect
@@ -86,7 +86,7 @@ require (
 	github.com/go-text/render v0.2.1 // indirect
 	github.com/go-text/typesetting v0.3.4 // indirect
 	github.com/godbus/dbus v0.0.0-20190726142602-4481cbc300e2 // indirect
-	github.com/godbus/dbus/v5 v5.2.2 // indirect
+	github.com/godbus/dbus/v5 v5.2.2
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/glog v1.2.0 // indirect
 	github.com/golang/mock v1.6.0 // indirect

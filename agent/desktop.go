@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/godbus/dbus/v5"
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/screensaver"
 	"github.com/jezek/xgb/xproto"
@@ -18,34 +19,52 @@ import (
 // SystemDesktop asks the operating system what it tells: on Linux, whether the machine
 // runs on battery (/sys/class/power_supply) and, on an X11 display, how long since the last
 // keyboard or mouse input (the MIT-SCREEN-SAVER extension) and whether the window in front
-// is fullscreen (the window manager's _NET_ACTIVE_WINDOW and _NET_WM_STATE). What it cannot
-// learn (no display, a window manager without those hints, a Wayland-only session) it
-// reports as unknown, and those preferences have no effect. It is safe for concurrent use.
+// is fullscreen (the window manager's _NET_ACTIVE_WINDOW and _NET_WM_STATE). Where X11 does
+// not tell the idle time (a GNOME Wayland session), it asks GNOME's idle monitor on the
+// session bus. What it cannot learn (no display, a window manager without those hints,
+// fullscreen under Wayland) it reports as unknown, and those preferences have no effect.
+// It is safe for concurrent use.
 type SystemDesktop struct {
 	// Root is where the power supply folder is looked up ("" is /sys/class/power_supply).
 	Root string
 	// Display is the X display to ask ("" is $DISPLAY; "-" asks none).
 	Display string
+	// Bus is the session bus to ask for the idle time when X11 does not tell ("" is
+	// $DBUS_SESSION_BUS_ADDRESS; "-" asks none).
+	Bus string
 
-	mu      sync.Mutex
-	x       *xgb.Conn
-	xRoot   xproto.Window
-	atoms   map[string]xproto.Atom
-	noSaver bool      // the server has no MIT-SCREEN-SAVER extension
-	retry   time.Time // when to try connecting again after a failure
+	mu       sync.Mutex
+	x        *xgb.Conn
+	xRoot    xproto.Window
+	atoms    map[string]xproto.Atom
+	noSaver  bool      // the server has no MIT-SCREEN-SAVER extension
+	retry    time.Time // when to try connecting again after a failure
+	bus      *dbus.Conn
+	busRetry time.Time
 }
 
 // xRetry is how long the desktop waits before connecting again to a display it lost or
 // could not reach.
 const xRetry = 10 * time.Second
 
-// State reads the power supplies and the display.
+// State reads the power supplies, the session bus and the display.
 func (d *SystemDesktop) State(ctx context.Context) DesktopState {
 	s := d.battery()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.x11(&s)
+	// GNOME's own monitor counts every input, also to Wayland programs that an X client
+	// (even on XWayland) does not see: it wins where it answers.
+	if idle, ok := d.busIdle(ctx); ok {
+		s.IdleKnown, s.UserIdle = true, idle
+	}
+	return s
+}
+
+// x11 reads the idle time and the fullscreen window from the X display, if one is open.
+func (d *SystemDesktop) x11(s *DesktopState) {
 	if !d.connect() {
-		return s
+		return
 	}
 	ok := true
 	if !d.noSaver {
@@ -64,14 +83,55 @@ func (d *SystemDesktop) State(ctx context.Context) DesktopState {
 		d.retry = time.Now().Add(xRetry)
 		s.IdleKnown, s.FullscreenKnown = false, false
 	}
-	return s
 }
 
-// Close ends the connection to the display, if any.
+// The GNOME idle monitor (mutter's org.gnome.Mutter.IdleMonitor), which tells the idle
+// time under Wayland, where no X client may read it.
+const (
+	idleMonitorName   = "org.gnome.Mutter.IdleMonitor"
+	idleMonitorPath   = "/org/gnome/Mutter/IdleMonitor/Core"
+	idleMonitorMethod = idleMonitorName + ".GetIdletime"
+)
+
+// busIdle asks the session bus's idle monitor for the time since the last input.
+func (d *SystemDesktop) busIdle(ctx context.Context) (time.Duration, bool) {
+	if d.bus == nil {
+		addr := d.Bus
+		if addr == "" {
+			addr = os.Getenv("DBUS_SESSION_BUS_ADDRESS")
+		}
+		if addr == "" || addr == "-" || time.Now().Before(d.busRetry) {
+			return 0, false
+		}
+		c, err := dbus.Connect(addr)
+		if err != nil {
+			d.busRetry = time.Now().Add(xRetry)
+			return 0, false
+		}
+		d.bus = c
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var ms uint64
+	if err := d.bus.Object(idleMonitorName, idleMonitorPath).CallWithContext(cctx, idleMonitorMethod, 0).Store(&ms); err != nil {
+		// No GNOME here, or the bus went away: ask again later.
+		d.bus.Close()
+		d.bus = nil
+		d.busRetry = time.Now().Add(xRetry)
+		return 0, false
+	}
+	return time.Duration(ms) * time.Millisecond, true
+}
+
+// Close ends the connections to the display and the session bus, if any.
 func (d *SystemDesktop) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closeLocked()
+	if d.bus != nil {
+		d.bus.Close()
+		d.bus = nil
+	}
 }
 
 func (d *SystemDesktop) closeLocked() {

@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 	"github.com/jezek/xgb/xtest"
@@ -113,7 +115,7 @@ func (x *xClient) move(px, py int16) {
 
 func TestSystemDesktopX11(t *testing.T) {
 	display := startXvfb(t)
-	d := &SystemDesktop{Root: t.TempDir(), Display: display}
+	d := &SystemDesktop{Root: t.TempDir(), Display: display, Bus: "-"}
 	defer d.Close()
 	ctx := context.Background()
 	x := dialX(t, display)
@@ -170,8 +172,90 @@ func TestSystemDesktopX11(t *testing.T) {
 	// A display that goes away leaves the answers unknown, not stale.
 	x.setAtoms(x.root, "_NET_ACTIVE_WINDOW", xproto.AtomWindow, uint32(x.window()))
 	d.Close()
-	gone := &SystemDesktop{Root: t.TempDir(), Display: ":65000"}
+	gone := &SystemDesktop{Root: t.TempDir(), Display: ":65000", Bus: "-"}
 	if s := gone.State(ctx); s.IdleKnown || s.FullscreenKnown {
 		t.Errorf("no such display: %+v, want nothing known", s)
+	}
+}
+
+// idleMonitor answers GetIdletime as GNOME's mutter does, on a real session bus.
+type idleMonitor struct {
+	mu sync.Mutex
+	ms uint64
+}
+
+func (m *idleMonitor) GetIdletime() (uint64, *dbus.Error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ms, nil
+}
+
+// startSessionBus runs a private dbus-daemon for the test and returns its address.
+func startSessionBus(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("dbus-daemon")
+	if err != nil {
+		t.Skip("dbus-daemon is not installed (make test installs it with the package dbus-daemon)")
+	}
+	cmd := exec.Command(bin, "--session", "--nofork", "--print-address")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dbus-daemon: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		got <- strings.TrimSpace(line)
+	}()
+	select {
+	case addr := <-got:
+		if addr == "" {
+			t.Fatal("dbus-daemon did not say its address")
+		}
+		return addr
+	case <-time.After(30 * time.Second):
+		t.Fatal("dbus-daemon did not start in 30 s")
+	}
+	return ""
+}
+
+// TestSystemDesktopGNOMEIdle: with no X display, the idle time comes from GNOME's idle
+// monitor on the session bus; without one there, it is unknown.
+func TestSystemDesktopGNOMEIdle(t *testing.T) {
+	addr := startSessionBus(t)
+	ctx := context.Background()
+	d := &SystemDesktop{Root: t.TempDir(), Display: "-", Bus: addr}
+	defer d.Close()
+	if s := d.State(ctx); s.IdleKnown {
+		t.Fatalf("a bus without GNOME's monitor: %+v, want idle unknown", s)
+	}
+
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mon := &idleMonitor{ms: 90_000}
+	if err := conn.Export(mon, idleMonitorPath, idleMonitorName); err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := conn.RequestName(idleMonitorName, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("own %s: %v %v", idleMonitorName, reply, err)
+	}
+	d = &SystemDesktop{Root: t.TempDir(), Display: "-", Bus: addr} // a fresh one: no wait to ask again
+	defer d.Close()
+	if s := d.State(ctx); !s.IdleKnown || s.UserIdle != 90*time.Second || s.FullscreenKnown {
+		t.Errorf("GNOME's monitor at 90 s idle: %+v", s)
+	}
+	mon.mu.Lock()
+	mon.ms = 400
+	mon.mu.Unlock()
+	gov := NewGovernor(GovernorOptions{Preferences: Preferences{SuspendWhenActive: true, ActiveGrace: time.Minute}, Desktop: d})
+	if s := gov.Evaluate(ctx); s.Run || !strings.Contains(s.Reason, "using the computer") {
+		t.Errorf("governor with input 0.4 s ago: %+v, want paused for the person at the computer", s)
 	}
 }

@@ -183,16 +183,16 @@ func TestSystemDesktopBattery(t *testing.T) {
 			os.WriteFile(filepath.Join(d, "online"), []byte(online+"\n"), 0o644)
 		}
 	}
-	if s := (&SystemDesktop{Root: root, Display: "-"}).State(context.Background()); s.BatteryKnown {
+	if s := (&SystemDesktop{Root: root, Display: "-", Bus: "-"}).State(context.Background()); s.BatteryKnown {
 		t.Errorf("no power supplies: %+v, want unknown", s)
 	}
 	write("AC", "Mains", "1")
 	write("BAT0", "Battery", "")
-	if s := (&SystemDesktop{Root: root, Display: "-"}).State(context.Background()); !s.BatteryKnown || s.OnBattery {
+	if s := (&SystemDesktop{Root: root, Display: "-", Bus: "-"}).State(context.Background()); !s.BatteryKnown || s.OnBattery {
 		t.Errorf("on mains: %+v", s)
 	}
 	write("AC", "Mains", "0")
-	if s := (&SystemDesktop{Root: root, Display: "-"}).State(context.Background()); !s.BatteryKnown || !s.OnBattery {
+	if s := (&SystemDesktop{Root: root, Display: "-", Bus: "-"}).State(context.Background()); !s.BatteryKnown || !s.OnBattery {
 		t.Errorf("on battery: %+v", s)
 	}
 }
