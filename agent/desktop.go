@@ -41,6 +41,7 @@ type SystemDesktop struct {
 	retry    time.Time // when to try connecting again after a failure
 	bus      *dbus.Conn
 	busRetry time.Time
+	closed   bool // after Close nothing is opened again
 }
 
 // xRetry is how long the desktop waits before connecting again to a display it lost or
@@ -52,6 +53,9 @@ func (d *SystemDesktop) State(ctx context.Context) DesktopState {
 	s := d.battery()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return s
+	}
 	d.x11(&s)
 	// GNOME's own monitor counts every input, also to Wayland programs that an X client
 	// (even on XWayland) does not see: it wins where it answers.
@@ -123,10 +127,12 @@ func (d *SystemDesktop) busIdle(ctx context.Context) (time.Duration, bool) {
 	return time.Duration(ms) * time.Millisecond, true
 }
 
-// Close ends the connections to the display and the session bus, if any.
+// Close ends the connections to the display and the session bus, if any; after it the
+// desktop tells only the battery.
 func (d *SystemDesktop) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closed = true
 	d.closeLocked()
 	if d.bus != nil {
 		d.bus.Close()

@@ -172,6 +172,9 @@ func TestSystemDesktopX11(t *testing.T) {
 	// A display that goes away leaves the answers unknown, not stale.
 	x.setAtoms(x.root, "_NET_ACTIVE_WINDOW", xproto.AtomWindow, uint32(x.window()))
 	d.Close()
+	if s := d.State(ctx); s.IdleKnown || s.FullscreenKnown {
+		t.Errorf("a closed desktop opened the display again: %+v", s)
+	}
 	gone := &SystemDesktop{Root: t.TempDir(), Display: ":65000", Bus: "-"}
 	if s := gone.State(ctx); s.IdleKnown || s.FullscreenKnown {
 		t.Errorf("no such display: %+v, want nothing known", s)
