@@ -29,6 +29,7 @@ const (
 // Store is the part of the database the uploader uses (the outbox of package storage).
 type Store interface {
 	NextUpload(ctx context.Context, now time.Time) (storage.OutboxItem, bool, time.Time, error)
+	Outbox(ctx context.Context) ([]storage.OutboxItem, error)
 	OutboxItem(ctx context.Context, id int64) (storage.OutboxItem, error)
 	SetUploadState(ctx context.Context, id int64, state string) error
 	SetUploadBucket(ctx context.Context, id int64, bucket string) error
@@ -154,12 +155,17 @@ func (u *Uploader) Serve(ctx context.Context) error {
 		u.opts.Store.ReleaseLease(context.WithoutCancel(ctx), LeaseName, u.opts.Holder)
 	}()
 	dbErrors := 0
+	leftovers := true
 	for {
 		if !u.Holding() {
 			if !u.sleep(ctx, u.opts.IdlePoll) {
 				return nil
 			}
 			continue
+		}
+		if leftovers {
+			leftovers = false
+			u.grantLeftovers(ctx)
 		}
 		it, ok, next, err := u.opts.Store.NextUpload(ctx, u.opts.Now())
 		if ctx.Err() != nil {
@@ -652,6 +658,34 @@ func (u *Uploader) Share(ctx context.Context, id int64, address string) error {
 		return err
 	}
 	return u.grant(ctx, chain, it, address)
+}
+
+// grantLeftovers grants the shares a stop left pending on uploads that are done (the stop
+// came between the upload's end and its grants).
+func (u *Uploader) grantLeftovers(ctx context.Context) {
+	items, err := u.opts.Store.Outbox(ctx)
+	if err != nil {
+		u.log.Warn("read outbox for pending shares", "err", err)
+		return
+	}
+	var chain Chain
+	for _, it := range items {
+		if it.State != storage.OutboxDone {
+			continue
+		}
+		for _, sh := range it.Shares {
+			if sh.State != storage.SharePending || ctx.Err() != nil {
+				continue
+			}
+			if chain == nil {
+				if chain, err = u.connect(ctx); err != nil {
+					u.log.Warn("connect to grant pending shares", "err", err)
+					return
+				}
+			}
+			u.grant(ctx, chain, it, sh.Address)
+		}
+	}
 }
 
 func (u *Uploader) grant(ctx context.Context, chain Chain, it storage.OutboxItem, address string) error {

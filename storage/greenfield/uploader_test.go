@@ -616,11 +616,18 @@ func TestShare(t *testing.T) {
 	}
 	stop := serve(u)
 	f.waitState(it.ID, storage.OutboxDone)
-	stop()
-	done, _ := f.store.OutboxItem(ctx, it.ID)
-	if len(done.Shares) != 1 || done.Shares[0].State != storage.ShareDone {
-		t.Fatalf("shares after upload = %+v, want one done", done.Shares)
+	// The grant follows the upload's done at once; wait for it before stopping.
+	var done storage.OutboxItem
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		done, _ = f.store.OutboxItem(ctx, it.ID)
+		if len(done.Shares) == 1 && done.Shares[0].State == storage.ShareDone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shares after upload = %+v, want one done", done.Shares)
+		}
 	}
+	stop()
 	for _, obj := range []string{done.Object, done.ManifestObject} {
 		if !f.fake.object(done.Bucket, obj).readers[reader] {
 			t.Errorf("%s not readable by %s", obj, reader)
@@ -701,5 +708,33 @@ func TestOneUploaderPerDataFolder(t *testing.T) {
 	}
 	if n := f.fake.count("CreateObject"); n != 4 { // each submission's file and manifest, once
 		t.Errorf("CreateObject called %d times for two submissions, want 4", n)
+	}
+}
+
+// TestShareLeftByAStop: a share recorded on a done upload but not granted (the process
+// stopped between the two) is granted when an uploader starts again.
+func TestShareLeftByAStop(t *testing.T) {
+	f := newFixture(t)
+	it := f.submit("chat", records)
+	stop := serve(f.uploader(Options{}))
+	f.waitState(it.ID, storage.OutboxDone)
+	stop()
+	ctx := context.Background()
+	if err := f.store.AddShare(ctx, it.ID, reader); err != nil { // what Share records before it grants
+		t.Fatal(err)
+	}
+	stop = serve(f.uploader(Options{}))
+	defer stop()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		done, _ := f.store.OutboxItem(ctx, it.ID)
+		if len(done.Shares) == 1 && done.Shares[0].State == storage.ShareDone {
+			if !f.fake.object(done.Bucket, done.Object).readers[reader] || !f.fake.object(done.Bucket, done.ManifestObject).readers[reader] {
+				t.Errorf("the share is done but the objects are not readable by %s", reader)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the share left by the stop is %+v, want done", done.Shares)
+		}
 	}
 }
