@@ -1,5 +1,5 @@
-// Package coming draws the page of a section that is not built yet: its title, what it is
-// for, and the list of what it will offer, straight from core.Sections. It shows no sample data.
+// Package coming draws the card of what a section will still offer, straight from
+// core.Sections. It shows no sample data.
 package coming
 
 import (
@@ -7,28 +7,10 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
-
-	"github.com/gata-contrib/gata/app/core"
 )
 
-// Notes above the list of what is coming.
-const (
-	NoteNew     = "This section is being built. It will offer:"
-	NotePartial = "Still to come in this section:"
-)
-
-// View returns the page for one section.
-func View(sec core.Section) fyne.CanvasObject {
-	title := widget.NewRichText(&widget.TextSegment{Text: sec.Title, Style: widget.RichTextStyleHeading})
-	summary := widget.NewLabel(sec.Summary)
-	summary.Wrapping = fyne.TextWrapWord
-
-	items := []fyne.CanvasObject{title, summary}
-	if len(sec.Coming) > 0 {
-		items = append(items, Card(NoteNew, sec.Coming))
-	}
-	return container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
-}
+// NotePartial is the note above the list of what is still to come in a section.
+const NotePartial = "Still to come in this section:"
 
 // Card is a card with a note and the bulleted list of what is coming.
 func Card(note string, coming []string) fyne.CanvasObject {
