@@ -123,9 +123,10 @@ func TestServerNeedsTLSOffLoopback(t *testing.T) {
 	}
 }
 
-// TestPoolJoinsAnExistingNATS: with NATSURL the pool embeds nothing and works through a
-// NATS server it did not start (the way it grows past one machine).
-func TestPoolJoinsAnExistingNATS(t *testing.T) {
+// startNATS runs a NATS server with JetStream on loopback, without credentials, as an
+// operator's own cluster would be for the pool.
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
 	if err != nil {
@@ -136,6 +137,28 @@ func TestPoolJoinsAnExistingNATS(t *testing.T) {
 		t.Fatal("NATS not ready")
 	}
 	t.Cleanup(ns.Shutdown)
+	return ns
+}
+
+// dialJetStream connects to ns as a plain client, for what the test itself reads or puts.
+func dialJetStream(t *testing.T, ns *server.Server) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// TestPoolJoinsAnExistingNATS: with NATSURL the pool embeds nothing and works through a
+// NATS server it did not start (the way it grows past one machine).
+func TestPoolJoinsAnExistingNATS(t *testing.T) {
+	ns := startNATS(t)
 	src := memSource{name: "mem://cluster", n: 80}
 	r := newRigOf(t, []pipeline.Source{src}, []string{src.name})
 	o := simOptions(11)
@@ -153,12 +176,7 @@ func TestPoolJoinsAnExistingNATS(t *testing.T) {
 		t.Errorf("the existing server holds %+v streams (%v), want the pool's 3", info, err)
 	}
 	// The verified groups' image shards are gone; the canaries' images stay for a restart.
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := dialJetStream(t, ns)
 	obs, err := js.ObjectStore(context.Background(), pool.ImagesBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -195,28 +213,14 @@ func TestTwoWorkersCheckEveryJob(t *testing.T) {
 // group needs a worker that has not come yet) keeps coming back first; the workers still
 // get past it to the rest of the run.
 func TestAJobNoWorkerMayTakeBlocksNothing(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := startNATS(t)
 	src := memSource{name: "mem://blocked", n: 48}
 	r := newRigOf(t, []pipeline.Source{src}, []string{src.name})
 	o := simOptions(14)
 	o.NATSURL = ns.ClientURL()
 	keys := []*ecdsa.PrivateKey{newKey(t), newKey(t)}
 	// The job is in the stream before the pool's own: it comes back first each time it is skipped.
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := dialJetStream(t, ns)
 	if _, err := js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{Name: pool.JobsStream,
 		Subjects: []string{pool.JobsSubjectPrefix + ">"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 		Duplicates: 10 * time.Minute}); err != nil {
