@@ -16,22 +16,24 @@ import (
 	"github.com/jezek/xgb/xtest"
 )
 
-// startXvfb runs a virtual X server for the test and returns its display.
-func startXvfb(t *testing.T) string {
+// startDaemon runs bin (from the Debian package pkg) for the test; with args it writes one
+// line to file descriptor 3 once it is ready (a display number, a bus address), which
+// startDaemon returns.
+func startDaemon(t *testing.T, bin, pkg string, args ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("Xvfb")
+	path, err := exec.LookPath(bin)
 	if err != nil {
-		t.Skip("Xvfb is not installed (make test installs it with the package xvfb)")
+		t.Skipf("%s is not installed (make test installs it with the package %s)", bin, pkg)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	cmd := exec.Command(bin, "-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "640x480x24")
+	cmd := exec.Command(path, args...)
 	cmd.ExtraFiles = []*os.File{w}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start Xvfb: %v", err)
+		t.Fatalf("start %s: %v", bin, err)
 	}
 	w.Close()
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
@@ -41,15 +43,21 @@ func startXvfb(t *testing.T) string {
 		got <- strings.TrimSpace(line)
 	}()
 	select {
-	case n := <-got:
-		if n == "" {
-			t.Fatal("Xvfb did not say its display")
+	case line := <-got:
+		if line == "" {
+			t.Fatalf("%s said nothing on starting", bin)
 		}
-		return ":" + n
+		return line
 	case <-time.After(30 * time.Second):
-		t.Fatal("Xvfb did not start in 30 s")
+		t.Fatalf("%s did not start in 30 s", bin)
 	}
 	return ""
+}
+
+// startXvfb runs a virtual X server for the test and returns its display.
+func startXvfb(t *testing.T) string {
+	t.Helper()
+	return ":" + startDaemon(t, "Xvfb", "xvfb", "-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "640x480x24")
 }
 
 // xClient is the test's own connection, standing in for the person and the window manager.
@@ -196,34 +204,7 @@ func (m *idleMonitor) GetIdletime() (uint64, *dbus.Error) {
 // startSessionBus runs a private dbus-daemon for the test and returns its address.
 func startSessionBus(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("dbus-daemon")
-	if err != nil {
-		t.Skip("dbus-daemon is not installed (make test installs it with the package dbus-daemon)")
-	}
-	cmd := exec.Command(bin, "--session", "--nofork", "--print-address")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dbus-daemon: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		got <- strings.TrimSpace(line)
-	}()
-	select {
-	case addr := <-got:
-		if addr == "" {
-			t.Fatal("dbus-daemon did not say its address")
-		}
-		return addr
-	case <-time.After(30 * time.Second):
-		t.Fatal("dbus-daemon did not start in 30 s")
-	}
-	return ""
+	return startDaemon(t, "dbus-daemon", "dbus-daemon", "--session", "--nofork", "--print-address=3")
 }
 
 // TestSystemDesktopGNOMEIdle: with no X display, the idle time comes from GNOME's idle
