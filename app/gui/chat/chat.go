@@ -23,6 +23,7 @@ import (
 	"github.com/gata-contrib/gata/app/core"
 	"github.com/gata-contrib/gata/app/gui/internal/note"
 	"github.com/gata-contrib/gata/app/gui/internal/page"
+	"github.com/gata-contrib/gata/app/gui/internal/unlock"
 )
 
 // Core is what the page needs from the service layer; *core.Core satisfies it.
@@ -58,7 +59,7 @@ const (
 	BadLabel        = "All bad"
 	ExportArenaText = "Export Arena battles…"
 	ExportDPOText   = "Export DPO pairs…"
-	UnlockLabel     = "Unlock"
+	UnlockLabel     = unlock.Label
 	KeyLabel        = "Key…"
 	OpenLabel       = "Open"
 )
@@ -87,9 +88,7 @@ type Screen struct {
 	provEnv     *widget.Entry
 	provKey     *widget.Entry // the API key, kept in the secret store
 	provModels  *widget.Entry
-	unlockBox   *fyne.Container // the passphrase row, shown while the secrets file is locked
-	passEntry   *widget.Entry
-	unlockMsg   *widget.Label
+	lock        *unlock.Row // the passphrase row, shown while the secrets file is locked
 	addBtn      *widget.Button
 	provMsg     *widget.Label
 	modelsLoads int // counts model list requests, so a slow one does not overwrite a newer one
@@ -170,15 +169,8 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.provEnv.SetPlaceHolder("Or an environment variable holding it, e.g. OPENAI_API_KEY")
 	s.provKey = widget.NewPasswordEntry()
 	s.provKey.SetPlaceHolder("API key (optional; kept in the system keyring, never in the database)")
-	s.passEntry = widget.NewPasswordEntry()
-	s.passEntry.SetPlaceHolder("Passphrase of the secrets file")
-	s.passEntry.OnSubmitted = func(string) { s.unlock() }
-	s.unlockMsg = note.New()
-	lockNote := widget.NewLabel("No system keyring runs here, so API keys are kept in an encrypted file. Enter its passphrase (a new one for a new file) to store or use keys.")
-	lockNote.Wrapping = fyne.TextWrapWord
-	s.unlockBox = container.NewVBox(lockNote,
-		container.NewBorder(nil, nil, nil, widget.NewButtonWithIcon(UnlockLabel, theme.LoginIcon(), s.unlock), s.passEntry), s.unlockMsg)
-	s.unlockBox.Hide()
+	s.lock = unlock.New("No system keyring runs here, so API keys are kept in an encrypted file. Enter its passphrase (a new one for a new file) to store or use keys.",
+		"Passphrase of the secrets file", s.unlock)
 	s.provModels = widget.NewEntry()
 	s.provModels.SetPlaceHolder("Models, comma-separated (optional: the provider lists its own)")
 	s.addBtn = widget.NewButtonWithIcon(AddLabel, theme.ContentAddIcon(), s.addProvider)
@@ -190,7 +182,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 		widget.NewLabel("API key"), s.provKey,
 		widget.NewLabel("Key variable"), s.provEnv,
 		widget.NewLabel("Models"), s.provModels)
-	provCard := widget.NewCard("Providers", "", container.NewVBox(s.unlockBox, s.provList, widget.NewSeparator(), form,
+	provCard := widget.NewCard("Providers", "", container.NewVBox(s.lock.Box, s.provList, widget.NewSeparator(), form,
 		container.NewBorder(nil, nil, s.addBtn, nil, s.provMsg)))
 
 	// The battle form.
@@ -347,25 +339,21 @@ func (s *Screen) addProvider() {
 // showLock shows the passphrase row while the secrets file is locked.
 func (s *Screen) showLock() {
 	if s.c.Secrets(s.ctx).Locked {
-		s.unlockBox.Show()
+		s.lock.Box.Show()
 	} else {
-		s.unlockBox.Hide()
+		s.lock.Box.Hide()
 	}
 }
 
 // unlock gives the core the passphrase typed in.
-func (s *Screen) unlock() {
-	pass := s.passEntry.Text
+func (s *Screen) unlock(pass string) {
 	s.wg.Go(func() {
 		err := s.c.UnlockSecrets(s.ctx, pass)
 		ps, lerr := s.c.Providers(s.ctx)
 		s.do(func() {
-			if err != nil {
-				note.Set(s.unlockMsg, err.Error(), widget.DangerImportance)
+			if !s.lock.Done(err) {
 				return
 			}
-			s.passEntry.SetText("")
-			s.unlockMsg.Hide()
 			s.showLock()
 			if lerr == nil {
 				s.showProviders(ps)

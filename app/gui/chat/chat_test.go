@@ -353,15 +353,15 @@ func TestKeysHistoryAndReopen(t *testing.T) {
 	})
 	c = e.core
 	s := e.screen
-	if !s.unlockBox.Visible() {
+	if !s.lock.Box.Visible() {
 		t.Fatal("the passphrase row is hidden while the secrets file is locked")
 	}
 	if got := widgettest.Labels(s.history); len(got) != 1 || got[0] != "No battles yet." {
 		t.Errorf("history of a new core = %q", got)
 	}
-	test.Type(s.passEntry, "gui passphrase")
-	test.Tap(widgettest.Button(t, s.unlockBox, UnlockLabel))
-	e.ui.Until(t, "the secrets to unlock", func() bool { return !s.unlockBox.Visible() })
+	test.Type(s.lock.Entry, "gui passphrase")
+	test.Tap(widgettest.Button(t, s.lock.Box, UnlockLabel))
+	e.ui.Until(t, "the secrets to unlock", func() bool { return !s.lock.Box.Visible() })
 
 	test.Type(s.provName, "oa")
 	test.Type(s.provURL, e.oa.URL)

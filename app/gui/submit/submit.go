@@ -24,6 +24,7 @@ import (
 	"github.com/gata-contrib/gata/app/core"
 	"github.com/gata-contrib/gata/app/gui/internal/note"
 	"github.com/gata-contrib/gata/app/gui/internal/page"
+	"github.com/gata-contrib/gata/app/gui/internal/unlock"
 )
 
 // Core is what the page needs from the service layer; *core.Core satisfies it.
@@ -52,7 +53,7 @@ const (
 	ImportLabel   = "Import"
 	ExportLabel   = "Show the private key"
 	HideLabel     = "Hide"
-	UnlockLabel   = "Unlock"
+	UnlockLabel   = unlock.Label
 	SubmitLabel   = "Sign and submit"
 	VerifyLabel   = "Verify"
 	RefreshLabel  = "Refresh"
@@ -78,9 +79,7 @@ type Screen struct {
 
 	// The wallet card.
 	walletInfo *widget.Label
-	unlockBox  *fyne.Container
-	passEntry  *widget.Entry
-	unlockMsg  *widget.Label
+	lock       *unlock.Row
 	newBox     *fyne.Container // create and import, while there is no wallet
 	createBtn  *widget.Button
 	words      *fyne.Container // the new wallet's words, shown once
@@ -140,15 +139,8 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	// The wallet.
 	s.walletInfo = widget.NewLabel("")
 	s.walletInfo.Wrapping = fyne.TextWrapWord
-	s.passEntry = widget.NewPasswordEntry()
-	s.passEntry.SetPlaceHolder("Passphrase")
-	s.passEntry.OnSubmitted = func(string) { s.unlock() }
-	s.unlockMsg = note.New()
-	lockNote := widget.NewLabel("No system keyring runs here, so the key is kept in an encrypted keystore file. Enter its passphrase (a new one for a new file).")
-	lockNote.Wrapping = fyne.TextWrapWord
-	s.unlockBox = container.NewVBox(lockNote,
-		container.NewBorder(nil, nil, nil, widget.NewButtonWithIcon(UnlockLabel, theme.LoginIcon(), s.unlock), s.passEntry), s.unlockMsg)
-	s.unlockBox.Hide()
+	s.lock = unlock.New("No system keyring runs here, so the key is kept in an encrypted keystore file. Enter its passphrase (a new one for a new file).",
+		"Passphrase", s.unlock)
 	s.createBtn = widget.NewButtonWithIcon(CreateLabel, theme.ContentAddIcon(), s.create)
 	s.createBtn.Importance = widget.HighImportance
 	s.words = container.NewGridWithColumns(4)
@@ -171,7 +163,7 @@ func New(ctx context.Context, sec core.Section, c Core, w fyne.Window, do func(f
 	s.hideBtn.Hide()
 	s.exportBox = container.NewVBox(s.exportOK, container.NewBorder(nil, nil, s.exportBtn, s.hideBtn, s.exported))
 	s.walletMsg = note.New()
-	walletCard := widget.NewCard("Wallet", "", container.NewVBox(s.walletInfo, s.unlockBox, s.newBox, s.exportBox, s.walletMsg))
+	walletCard := widget.NewCard("Wallet", "", container.NewVBox(s.walletInfo, s.lock.Box, s.newBox, s.exportBox, s.walletMsg))
 
 	// The submit form.
 	s.kind = widget.NewRadioGroup([]string{KindChatText, KindDVAText}, nil)
@@ -292,9 +284,9 @@ func (s *Screen) showWallet() {
 		s.exportBox.Hide()
 	}
 	if info.Locked {
-		s.unlockBox.Show()
+		s.lock.Box.Show()
 	} else {
-		s.unlockBox.Hide()
+		s.lock.Box.Hide()
 	}
 	s.loadAccount()
 }
@@ -358,17 +350,13 @@ func (s *Screen) showAccount(a core.Account) {
 	}
 }
 
-func (s *Screen) unlock() {
-	pass := s.passEntry.Text
+func (s *Screen) unlock(pass string) {
 	s.wg.Go(func() {
 		err := s.c.UnlockSecrets(s.ctx, pass)
 		s.do(func() {
-			if err != nil {
-				note.Set(s.unlockMsg, err.Error(), widget.DangerImportance)
+			if !s.lock.Done(err) {
 				return
 			}
-			s.passEntry.SetText("")
-			s.unlockMsg.Hide()
 			s.showWallet()
 		})
 	})
