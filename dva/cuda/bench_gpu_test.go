@@ -67,14 +67,21 @@ func measure(b *testing.B, items int, unit string, fn func() error) {
 	b.ReportMetric(float64(items*b.N)/time.Since(start).Seconds(), unit)
 }
 
-func BenchmarkGPUImages(b *testing.B) {
+// fullEngine is the full-size model's engine on the GPU, closed when the benchmark ends.
+func fullEngine(b *testing.B) *engine {
+	b.Helper()
 	dir := fullModel(b)
 	d := gpuDevice(b)
 	e, err := newEngine(d, dir, d.name)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close()
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+func BenchmarkGPUImages(b *testing.B) {
+	e := fullEngine(b)
 	n := benchBatch()
 	S := e.cfg.Vision.ImageSize
 	pix := halvesParallel(randn(newRand(1), n*3*S*S, 1))
@@ -85,13 +92,7 @@ func BenchmarkGPUImages(b *testing.B) {
 }
 
 func BenchmarkGPUTexts(b *testing.B) {
-	dir := fullModel(b)
-	d := gpuDevice(b)
-	e, err := newEngine(d, dir, d.name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
+	e := fullEngine(b)
 	n := benchBatch()
 	ids := benchTexts(n, e.cfg.Text.ContextLength)
 	measure(b, n, "texts/s", func() error {
