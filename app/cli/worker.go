@@ -26,14 +26,9 @@ func (l *intList) String() string {
 }
 
 func (l *intList) Set(v string) error {
-	for part := range strings.SplitSeq(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(part))
-		if err != nil || n < 0 {
-			return fmt.Errorf("%q is not a GPU index", part)
-		}
-		*l = append(*l, n)
-	}
-	return nil
+	ns, err := core.ParseGPUs(v)
+	*l = append(*l, ns...)
+	return err
 }
 
 func runWorker(ctx context.Context, env *Env, args []string) error {

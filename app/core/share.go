@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,23 @@ type WorkerRequest struct {
 	BatchSize int    `json:"-"`
 	// Getenv reads PrivateKeyEnv (default os.Getenv).
 	Getenv func(string) string `json:"-"`
+}
+
+// ParseGPUs reads GPU indexes as the screens and the command line take them: "0,1", with
+// spaces and empty parts allowed; "" is none named, that is all of them.
+func ParseGPUs(s string) ([]int, error) {
+	var out []int
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a GPU index", part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // Preferences turns the request into the worker's preferences.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,6 +228,33 @@ func TestLimitsInWords(t *testing.T) {
 			got := Limits(agent.NewGovernor(agent.GovernorOptions{Preferences: p}).Preferences())
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("Limits = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseGPUs(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{"", "[]", ""},
+		{"0", "[0]", ""},
+		{" 0, 2 ,", "[0 2]", ""},
+		{"1,,3", "[1 3]", ""},
+		{"one", "", `"one" is not a GPU index`},
+		{"0,-1", "", `"-1" is not a GPU index`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseGPUs(tt.in)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Errorf("ParseGPUs(%q) = %v, %v; want the error %s", tt.in, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || fmt.Sprint(got) != tt.want {
+				t.Errorf("ParseGPUs(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
 			}
 		})
 	}

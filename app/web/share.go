@@ -61,6 +61,7 @@ func (h *handlers) startShare(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Pool         string  `json:"pool"`
 		GPUs         []int   `json:"gpus"`
+		GPUList      string  `json:"gpu_list"` // or as typed: "0,1"
 		MaxTempC     float64 `json:"max_temp_c"`
 		MaxPowerW    float64 `json:"max_power_w"`
 		Schedule     string  `json:"schedule"`
@@ -75,6 +76,14 @@ func (h *handlers) startShare(w http.ResponseWriter, r *http.Request) {
 	}
 	if !decodeChat(w, r, "worker", &in) {
 		return
+	}
+	if in.GPUList != "" {
+		gpus, err := core.ParseGPUs(in.GPUList)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "gpu_list: "+err.Error())
+			return
+		}
+		in.GPUs = append(in.GPUs, gpus...)
 	}
 	job, err := h.core.StartSharing(core.WorkerRequest{Pool: in.Pool, GPUs: in.GPUs, MaxTempC: in.MaxTempC, MaxPowerW: in.MaxPowerW,
 		Schedule: in.Schedule, PauseFor: in.PauseFor, AllowBusyGPU: in.AllowBusyGPU, RunOnBattery: in.RunOnBattery,

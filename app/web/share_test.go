@@ -26,7 +26,7 @@ func TestShareSection(t *testing.T) {
 	if !strings.Contains(r.body, `data-testid="share-idle"`) || !strings.Contains(r.body, `data-testid="share-no-pool"`) {
 		t.Errorf("status before sharing = %s", r.body)
 	}
-	for _, body := range []string{`{}`, `{"pool":"127.0.0.1:4222","schedule":"22-07"}`, `{"pool":"x","bogus":1}`} {
+	for _, body := range []string{`{}`, `{"pool":"127.0.0.1:4222","schedule":"22-07"}`, `{"pool":"x","bogus":1}`, `{"pool":"127.0.0.1:4222","gpu_list":"0, one"}`} {
 		if r := call(t, "POST", url+"/api/share/worker", body, withKey(nil)); r.status != 400 {
 			t.Errorf("POST /api/share/worker %s = %d %s, want 400", body, r.status, r.body)
 		}

@@ -162,15 +162,8 @@ func (s *Screen) request() (core.WorkerRequest, error) {
 	if req.MaxPowerW, err = num(s.maxPower, "max power"); err != nil {
 		return req, err
 	}
-	for part := range strings.SplitSeq(s.gpus.Text, ",") {
-		if part = strings.TrimSpace(part); part == "" {
-			continue
-		}
-		n, err := strconv.Atoi(part)
-		if err != nil || n < 0 {
-			return req, fmt.Errorf("GPUs: %q is not a GPU index", part)
-		}
-		req.GPUs = append(req.GPUs, n)
+	if req.GPUs, err = core.ParseGPUs(s.gpus.Text); err != nil {
+		return req, fmt.Errorf("GPUs: %w", err)
 	}
 	return req, nil
 }

@@ -1298,11 +1298,10 @@
     shareError('');
     const f = form.elements;
     const num = (v) => (v.trim() === '' ? 0 : Number(v));
-    const gpus = f.gpus.value.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
     try {
       await request('POST', '/api/share/worker', { body: {
         pool: f.pool.value.trim(), max_temp_c: num(f.max_temp_c.value), max_power_w: num(f.max_power_w.value),
-        schedule: f.schedule.value.trim(), gpus, pause_for: f.pause_for.value,
+        schedule: f.schedule.value.trim(), gpu_list: f.gpus.value, pause_for: f.pause_for.value,
         allow_busy_gpu: f.allow_busy_gpu.checked, run_on_battery: f.run_on_battery.checked,
         pause_while_active: f.pause_while_active.checked, allow_fullscreen: f.allow_fullscreen.checked } });
     } catch (err) {
